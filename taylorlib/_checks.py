@@ -1,0 +1,113 @@
+"""Input validation shared by the public modules (private)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_tracer(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def as_float_array(x: Any, name: str) -> jax.Array:
+    """Convert to a floating JAX array, rejecting ints-only, bools and complex input."""
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must be real floating point, got dtype {x.dtype}")
+    if jnp.issubdtype(x.dtype, jnp.bool_):
+        raise TypeError(f"{name} must be floating point, got dtype bool")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = jnp.asarray(x, dtype=jnp.result_type(float))
+    return jnp.asarray(x)
+
+
+def check_finite(x: Any, name: str) -> None:
+    """Raise ValueError if a concrete array contains NaN or inf (skipped under tracing)."""
+    if is_tracer(x):
+        return
+    if not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_x(x: Any, name: str = "x", d: int | None = None, allow_empty: bool = False) -> jax.Array:
+    """Validate a batch of inputs: 2-D ``(n, d)``, floating, finite, matching dimension ``d``."""
+    x = as_float_array(x, name)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D with shape (n, d), got shape {tuple(x.shape)}")
+    if not allow_empty and x.shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one sample, got shape {tuple(x.shape)}")
+    if d is not None and x.shape[1] != d:
+        raise ValueError(
+            f"{name} has feature dimension {x.shape[1]} but the parameters expect d = {d} "
+            f"(shape (n, {d}))"
+        )
+    check_finite(x, name)
+    return x
+
+
+def check_pair(x1: Any, x2: Any, d: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Validate ``x1`` and optional ``x2`` (``None`` means ``x2 = x1``)."""
+    x1 = check_x(x1, "x1", d)
+    if x2 is None:
+        return x1, x1
+    x2 = check_x(x2, "x2", d)
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(
+            f"x1 and x2 must have the same feature dimension, got x1 {tuple(x1.shape)} and "
+            f"x2 {tuple(x2.shape)}"
+        )
+    return x1, x2
+
+
+def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate a Python integer (not bool, not float) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
+    """Validate a real scalar that must be positive (or non-negative)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not (hasattr(value, "shape") and getattr(value, "shape", None) == ()):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if is_tracer(value):
+        return value
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {v}")
+    return v
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Raise ValueError unless pytrees ``a`` and ``b`` have the same structure and leaf shapes."""
+    ta, tb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
+    if ta != tb:
+        raise ValueError(f"{name_b} must have the same pytree structure as {name_a}: got {tb}, expected {ta}")
+    for la, lb in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        if jnp.shape(la) != jnp.shape(lb):
+            raise ValueError(
+                f"{name_b} leaf shape {jnp.shape(lb)} does not match {name_a} leaf shape {jnp.shape(la)}"
+            )

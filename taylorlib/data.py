@@ -1,0 +1,229 @@
+r"""Inputs and polynomial targets.
+
+Inputs follow the two-layer convention: :func:`sphere` draws uniformly from the sphere of radius
+:math:`\sqrt d` (so :math:`\|x\|^2/d = 1`), :func:`gaussian` draws :math:`\mathcal N(0, I_d)`.
+Targets are :class:`Target` records with unit variance under their input law.
+
+Orthogonal polynomials:
+
+* on the sphere, the zonal harmonic of degree k along a unit vector :math:`\beta` is
+  :math:`\sqrt{B(d,k)}\,Q_k(\beta\cdot x/\sqrt d)` with :math:`Q_k` the Gegenbauer polynomial
+  normalized by :math:`Q_k(1) = 1` and :math:`B(d,k)` the dimension of degree-k harmonics;
+* for Gaussian inputs, the normalized Hermite polynomial :math:`\mathrm{He}_k(z)/\sqrt{k!}`.
+
+References:
+    Ghorbani, Mei, Misiakiewicz & Montanari 2021 (arXiv:1904.12191).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import as_float_array, check_choice, check_int
+from .typing import Array, Float, PRNGKeyArray
+
+__all__ = [
+    "sphere",
+    "gaussian",
+    "gegenbauer",
+    "harmonic_dimension",
+    "hermite",
+    "zonal_harmonic",
+    "Target",
+    "staircase",
+]
+
+
+def sphere(key: PRNGKeyArray, n: int, d: int) -> Float[Array, "n d"]:
+    r"""``n`` points uniform on the sphere :math:`S^{d-1}(\sqrt d)`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 4, 9)
+        >>> x.shape, bool(jnp.allclose(jnp.linalg.norm(x, axis=1), 3.0))
+        ((4, 9), True)
+    """
+    n = check_int(n, "n", minimum=0)
+    d = check_int(d, "d", minimum=1)
+    g = jax.random.normal(key, (n, d))
+    return g * (math.sqrt(d) / jnp.linalg.norm(g, axis=1, keepdims=True))
+
+
+def gaussian(key: PRNGKeyArray, n: int, d: int) -> Float[Array, "n d"]:
+    r"""``n`` points from :math:`\mathcal N(0, I_d)`.
+
+    Example:
+        >>> import jax
+        >>> import taylorlib as tl
+        >>> tl.data.gaussian(jax.random.key(0), 3, 2).shape
+        (3, 2)
+    """
+    n = check_int(n, "n", minimum=0)
+    d = check_int(d, "d", minimum=1)
+    return jax.random.normal(key, (n, d))
+
+
+def harmonic_dimension(d: int, k: int) -> int:
+    r"""Dimension :math:`B(d,k)` of the degree-k spherical harmonics on :math:`S^{d-1}`.
+
+    Example:
+        >>> import taylorlib as tl
+        >>> [tl.data.harmonic_dimension(10, k) for k in range(4)]
+        [1, 10, 54, 210]
+    """
+    d = check_int(d, "d", minimum=2)
+    k = check_int(k, "k", minimum=0)
+    if k == 0:
+        return 1
+    return (2 * k + d - 2) * math.comb(k + d - 3, k - 1) // k
+
+
+def gegenbauer(t: Float[Array, "..."], k: int, d: int) -> Float[Array, "..."]:
+    r"""Gegenbauer polynomial :math:`Q_k^{(d)}(t)` normalized by :math:`Q_k(1) = 1`.
+
+    Recurrence: :math:`Q_{k+1}(t) = \frac{(2k+d-2)\,t\,Q_k(t) - k\,Q_{k-1}(t)}{k+d-2}`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> float(tl.data.gegenbauer(jnp.array(1.0), 3, 7))
+        1.0
+    """
+    k = check_int(k, "k", minimum=0)
+    d = check_int(d, "d", minimum=2)
+    t = jnp.asarray(t)
+    q_prev, q = jnp.ones_like(t), t
+    if k == 0:
+        return q_prev
+    for j in range(1, k):
+        q_prev, q = q, ((2 * j + d - 2) * t * q - j * q_prev) / (j + d - 2)
+    return q
+
+
+def hermite(z: Float[Array, "..."], k: int) -> Float[Array, "..."]:
+    r"""Normalized probabilists' Hermite polynomial :math:`\mathrm{He}_k(z)/\sqrt{k!}` (unit variance
+    under :math:`z\sim\mathcal N(0,1)`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> round(float(tl.data.hermite(jnp.array(2.0), 2)), 6)  # (4 - 1) / sqrt(2)
+        2.12132
+    """
+    k = check_int(k, "k", minimum=0)
+    z = jnp.asarray(z)
+    h_prev, h = jnp.ones_like(z), z
+    if k == 0:
+        return h_prev
+    for j in range(1, k):
+        h_prev, h = h, z * h - j * h_prev
+    return h / math.sqrt(math.factorial(k))
+
+
+def zonal_harmonic(x: Float[Array, "n d"], beta: Float[Array, " d"], k: int) -> Float[Array, " n"]:
+    r"""Unit-variance degree-k zonal harmonic :math:`\sqrt{B(d,k)}\,Q_k(\beta\cdot x/\sqrt d)` for
+    :math:`x` on :math:`S^{d-1}(\sqrt d)` and unit :math:`\beta`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 20000, 8)
+        >>> beta = jnp.eye(8)[0]
+        >>> round(float(jnp.mean(tl.data.zonal_harmonic(x, beta, 2) ** 2)), 1)
+        1.0
+    """
+    x = as_float_array(x, "x")
+    d = x.shape[-1]
+    beta = jnp.asarray(beta) / jnp.linalg.norm(beta)
+    t = (x @ beta) / math.sqrt(d)
+    return math.sqrt(harmonic_dimension(d, k)) * gegenbauer(t, k, d)
+
+
+class Target(NamedTuple):
+    """A target function with its metadata; call it on ``x: (n, d)`` to get ``(n,)`` labels.
+
+    Attributes:
+        fn: ``fn(x) -> y``.
+        name: short description.
+        degree: polynomial degree (``None`` if not a polynomial).
+        directions: ``(r, d)`` matrix of the directions the target depends on.
+        input_law: ``"sphere"`` or ``"gaussian"``, the law under which the target has unit variance.
+        components: per-component functions (each unit variance), if the target is a sum.
+        weights: the weights of the components.
+    """
+
+    fn: Callable[[jax.Array], jax.Array]
+    name: str
+    degree: int | None
+    directions: jax.Array
+    input_law: str
+    components: tuple = ()
+    weights: tuple = ()
+
+    def __call__(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        return self.fn(x)
+
+
+def staircase(
+    key: PRNGKeyArray, d: int, degrees: Sequence[int] = (1, 2, 3), weights: Sequence[float] | None = None,
+    input_law: str = "sphere",
+) -> Target:
+    r"""A sum of orthogonal single-direction polynomial pieces of increasing degree (GMMM staircase).
+
+    .. math:: f^*(x) = \sum_j c_j\, P_{k_j}(\beta_j \cdot x),
+
+    with orthonormal :math:`\beta_j`, each :math:`P_{k_j}` of unit variance (zonal harmonic on the
+    sphere, normalized Hermite for Gaussian inputs) and :math:`\sum c_j^2 = 1`, so the target has
+    unit variance and the energy of degree :math:`k_j` is :math:`c_j^2`.
+
+    Args:
+        key: PRNG key for the directions.
+        d: input dimension (``d >= len(degrees)``).
+        degrees: degree of each piece.
+        weights: relative weights ``c_j`` (normalized to unit total energy); default equal.
+        input_law: ``"sphere"`` or ``"gaussian"``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> f = tl.data.staircase(jax.random.key(0), 10, degrees=(1, 2))
+        >>> x = tl.data.sphere(jax.random.key(1), 40000, 10)
+        >>> round(float(jnp.var(f(x))), 1), f.degree
+        (1.0, 2)
+    """
+    d = check_int(d, "d", minimum=2)
+    input_law = check_choice(input_law, "input_law", ("sphere", "gaussian"))
+    degrees = tuple(check_int(k, "degrees[i]", minimum=1) for k in degrees)
+    if not degrees:
+        raise ValueError("degrees must be non-empty")
+    if d < len(degrees):
+        raise ValueError(f"d must be >= len(degrees) = {len(degrees)} (one direction per piece), got d = {d}")
+    if weights is None:
+        weights = (1.0,) * len(degrees)
+    if len(weights) != len(degrees):
+        raise ValueError(f"weights must have len(degrees) = {len(degrees)} entries, got {len(weights)}")
+    w = jnp.asarray(weights, dtype=float)
+    w = w / jnp.linalg.norm(w)
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (d, len(degrees))))
+    betas = q.T  # (r, d) orthonormal rows
+
+    def piece(j: int, k: int) -> Callable:
+        if input_law == "sphere":
+            return lambda x: zonal_harmonic(x, betas[j], k)
+        return lambda x: hermite(x @ betas[j], k)
+
+    comps = tuple(piece(j, k) for j, k in enumerate(degrees))
+
+    def fn(x):
+        x = as_float_array(x, "x")
+        return sum(w[j] * c(x) for j, c in enumerate(comps))
+
+    return Target(fn, f"staircase{degrees}", max(degrees), betas, input_law, comps, tuple(float(v) for v in w))
+
+

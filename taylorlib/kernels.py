@@ -1,0 +1,254 @@
+r"""Infinite-width kernels of :func:`taylorlib.nets.two_layer`.
+
+Under the two-layer convention (:math:`w \sim \mathcal N(0, I_d/d)`, :math:`a_r = \pm 1`) the
+pre-activations :math:`(u, u') = (w\cdot x, w\cdot x')` of a random neuron are jointly Gaussian
+with covariance
+
+.. math:: \Sigma = \frac1d \begin{pmatrix} \|x\|^2 & x\cdot x' \\ x\cdot x' & \|x'\|^2 \end{pmatrix},
+
+and every kernel here is an expectation :math:`E[\sigma^{(j)}(u)\sigma^{(j)}(u')]` times a power
+of :math:`x\cdot x'`. ReLU and erf use closed forms (arc-cosine and arcsine kernels); every other
+activation uses two-dimensional Gauss–Hermite quadrature. Inputs need not lie on the sphere.
+
+References:
+    Cho & Saul 2009 (arc-cosine kernels); Williams 1997 (erf kernel); Jacot et al. 2018
+    (arXiv:1806.07572); Bai & Lee 2020 (arXiv:1910.01619) for the QuadNTK.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import activations as _act
+from ._checks import check_int, check_pair
+from .ntk import check_trainable
+from .typing import Array, Float
+
+__all__ = ["nngp", "ntk", "dual", "quad_ntk", "order_k_ntk"]
+
+#: Gauss–Hermite nodes per dimension for activations without a closed form.
+NUM_NODES = 64
+_TINY = 1e-30
+
+
+def _covariances(x1, x2):
+    d = x1.shape[1]
+    s11 = jnp.sum(x1 * x1, axis=1) / d
+    s22 = jnp.sum(x2 * x2, axis=1) / d
+    s12 = x1 @ x2.T / d
+    return s11, s22, s12
+
+
+def _correlation(s11, s22, s12):
+    denom = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], _TINY))
+    return jnp.clip(s12 / denom, -1.0, 1.0)
+
+
+def _relu_dual(j, s11, s22, s12):
+    rho = _correlation(s11, s22, s12)
+    theta = jnp.arccos(rho)
+    if j == 0:
+        norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
+        return norms * (jnp.sin(theta) + (jnp.pi - theta) * rho) / (2 * jnp.pi)
+    return (jnp.pi - theta) / (2 * jnp.pi)
+
+
+def _erf_dual(j, s11, s22, s12):
+    a = 1.0 + 2.0 * s11[:, None]
+    b = 1.0 + 2.0 * s22[None, :]
+    if j == 0:
+        return (2.0 / jnp.pi) * jnp.arcsin(jnp.clip(2.0 * s12 / jnp.sqrt(a * b), -1.0, 1.0))
+    return (4.0 / jnp.pi) / jnp.sqrt(a * b - 4.0 * s12**2)
+
+
+def _quadratic_dual(j, s11, s22, s12):
+    if j == 0:
+        return s11[:, None] * s22[None, :] + 2.0 * s12**2
+    if j == 1:
+        return 4.0 * s12
+    if j == 2:
+        return jnp.full_like(s12, 4.0)
+    return jnp.zeros_like(s12)
+
+
+_CLOSED_FORMS = {
+    ("relu", 0): _relu_dual,
+    ("relu", 1): _relu_dual,
+    ("erf", 0): _erf_dual,
+    ("erf", 1): _erf_dual,
+    ("quadratic", 0): _quadratic_dual,
+    ("quadratic", 1): _quadratic_dual,
+    ("quadratic", 2): _quadratic_dual,
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _hermite_nodes(q: int):
+    z, w = np.polynomial.hermite_e.hermegauss(q)
+    return z, w / w.sum()
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "q"))
+def _quadrature_dual(s11, s22, s12, fn, q):
+    z_np, w_np = _hermite_nodes(q)
+    z = jnp.asarray(z_np, dtype=s12.dtype)
+    w = jnp.asarray(w_np, dtype=s12.dtype)
+    rho = _correlation(s11, s22, s12)
+    sd1 = jnp.sqrt(jnp.maximum(s11, 0.0))
+    sd2 = jnp.sqrt(jnp.maximum(s22, 0.0))
+    f1 = fn(sd1[:, None] * z[None, :]) * w  # (n1, q): weighted sigma(u) at nodes z_a
+
+    def row(args):
+        f1_i, rho_i = args  # (q,), (n2,)
+        # u' = sd2 * (rho z_a + sqrt(1 - rho^2) z_b)
+        c = jnp.sqrt(jnp.maximum(1.0 - rho_i**2, 0.0))
+        up = sd2[:, None, None] * (rho_i[:, None, None] * z[None, :, None] + c[:, None, None] * z[None, None, :])
+        g = fn(up) @ w  # (n2, q): E over z_b
+        return g @ f1_i
+
+    return jax.lax.map(row, (f1, rho), batch_size=16)
+
+
+def dual(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    activation: Any = "relu",
+    k: int = 0,
+) -> Float[Array, "n1 n2"]:
+    r"""The dual kernel :math:`E[\sigma^{(k)}(u)\sigma^{(k)}(u')]` of a random neuron.
+
+    Args:
+        x1: ``(n1, d)``; x2: ``(n2, d)`` or ``None``.
+        activation: name or callable.
+        k: derivative order ``k >= 0``.
+
+    Returns:
+        ``(n1, n2)`` matrix. Closed form for relu/erf (k ≤ 1) and quadratic; quadrature otherwise.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]]) * jnp.sqrt(2.0)
+        >>> tl.kernels.dual(x, activation="relu", k=1).round(4).tolist()  # (pi - theta) / (2 pi)
+        [[0.5, 0.25], [0.25, 0.5]]
+    """
+    k = check_int(k, "k", minimum=0)
+    x1, x2 = check_pair(x1, x2)
+    act = _act.get(activation)
+    s11, s22, s12 = _covariances(x1, x2)
+    closed = _CLOSED_FORMS.get((act.name, k))
+    if closed is not None:
+        return closed(k, s11, s22, s12)
+    if k > act.max_order:
+        return jnp.zeros_like(s12)
+    return _quadrature_dual(s11, s22, s12, fn=_act.derivative(act, k), q=NUM_NODES)
+
+
+def nngp(
+    x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None, activation: Any = "relu"
+) -> Float[Array, "n1 n2"]:
+    r"""The NNGP kernel :math:`E[\sigma(u)\sigma(u')]` (the infinite-width ``a``-block of the NTK).
+
+    Example:
+        >>> import jax
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 4, 10)
+        >>> K = tl.kernels.nngp(x, activation="relu")
+        >>> round(float(K[0, 0]), 4)  # E[relu(z)^2] = 1/2 for z ~ N(0, 1)
+        0.5
+    """
+    return dual(x1, x2, activation=activation, k=0)
+
+
+def ntk(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    activation: Any = "relu",
+    trainable: Sequence[str] = ("W", "a"),
+) -> Float[Array, "n1 n2"]:
+    r"""Infinite-width NTK of :func:`taylorlib.nets.two_layer`.
+
+    .. math:: \Theta_\infty(x,x') = (x\cdot x')\,E[\sigma'(u)\sigma'(u')]\,[W] + E[\sigma(u)\sigma(u')]\,[a].
+
+    Args:
+        x1: ``(n1, d)``; x2: ``(n2, d)`` or ``None``.
+        activation: name or callable.
+        trainable: blocks to include, subset of ``("W", "a")``.
+
+    Returns:
+        ``(n1, n2)`` kernel.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 3, 5)
+        >>> K = tl.kernels.ntk(x, activation="relu")
+        >>> bool(jnp.allclose(jnp.diag(K), 5 * 0.5 + 0.5, atol=1e-5))  # d/2 + 1/2 on the sphere
+        True
+
+    References:
+        Jacot et al. 2018 (arXiv:1806.07572); Cho & Saul 2009.
+    """
+    trainable = check_trainable(trainable)
+    x1, x2 = check_pair(x1, x2)
+    K = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=x1.dtype)
+    if "W" in trainable:
+        K = K + (x1 @ x2.T) * dual(x1, x2, activation=activation, k=1)
+    if "a" in trainable:
+        K = K + dual(x1, x2, activation=activation, k=0)
+    return K
+
+
+def order_k_ntk(
+    x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None, *, activation: Any, k: int
+) -> Float[Array, "n1 n2"]:
+    r"""The k-th order kernel: the infinite-width Gram of the features of :math:`f^{(k)}`.
+
+    .. math:: K_k(x,x') = \frac{(x\cdot x')^k\, E[\sigma^{(k)}(u)\sigma^{(k)}(u')]}{(k!)^2}.
+
+    ``k = 1`` is the W-block of :func:`ntk`; ``k = 2`` is :func:`quad_ntk`.
+
+    Raises:
+        ValueError: ``k < 1``, or an activation whose k-th derivative vanishes (relu, k ≥ 2).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 4, 6)
+        >>> K1 = tl.kernels.order_k_ntk(x, activation="erf", k=1)
+        >>> bool(jnp.allclose(K1, tl.kernels.ntk(x, activation="erf", trainable=("W",))))
+        True
+    """
+    k = check_int(k, "k", minimum=1)
+    act = _act.require_order(activation, k, f"the order-{k} kernel")
+    x1, x2 = check_pair(x1, x2)
+    return (x1 @ x2.T) ** k * dual(x1, x2, activation=act, k=k) / math.factorial(k) ** 2
+
+
+def quad_ntk(
+    x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None, *, activation: Any
+) -> Float[Array, "n1 n2"]:
+    r"""Infinite-width QuadNTK, :math:`(x\cdot x')^2 E[\sigma''(u)\sigma''(u')]/4`.
+
+    The m → ∞ limit of :func:`taylorlib.quadratic.quad_ntk`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> x = tl.data.sphere(jax.random.key(0), 3, 4)
+        >>> K = tl.kernels.quad_ntk(x, activation="quadratic")  # sigma'' = 2: K = (x.x')^2
+        >>> bool(jnp.allclose(K, (x @ x.T) ** 2, rtol=1e-5))
+        True
+
+    References:
+        Bai & Lee 2020 (arXiv:1910.01619); Nichani, Bai & Lee 2022 (arXiv:2206.03688).
+    """
+    return order_k_ntk(x1, x2, activation=activation, k=2)

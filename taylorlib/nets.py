@@ -1,0 +1,145 @@
+r"""Networks as ``Model(init, apply)`` pairs over dict pytrees.
+
+The two-layer network follows the Bai & Lee convention
+
+.. math:: f(x) = \frac{1}{\sqrt m} \sum_{r=1}^m a_r \, \sigma(w_r \cdot x),
+   \qquad w_r \sim \mathcal N(0, I_d / d), \quad a_r = \pm 1,
+
+so pre-activations are approximately standard Gaussian when :math:`\|x\| = \sqrt d`.
+With ``symmetric=True`` the first ``m/2`` neurons are duplicated with opposite output
+weights, so that :math:`f_{W_0} \equiv 0` at initialization.
+
+References:
+    Bai & Lee, *Beyond Linearization* (arXiv:1910.01619).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from . import activations as _act
+from ._checks import check_int, check_x
+from .typing import Array, Float, Model, PRNGKeyArray
+
+__all__ = ["two_layer", "mlp", "preactivations"]
+
+
+def preactivations(W: Float[Array, "m d"], x: Float[Array, "n d"]) -> Float[Array, "n m"]:
+    """Pre-activations ``x @ W.T`` of a first layer, shape ``(n, m)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> tl.nets.preactivations(jnp.eye(2), jnp.array([[1.0, 2.0]])).tolist()
+        [[1.0, 2.0]]
+    """
+    return x @ W.T
+
+
+def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> Model:
+    r"""The two-layer network of Bai & Lee with fixed ``±1`` output weights.
+
+    Args:
+        width: number of neurons ``m`` (even when ``symmetric=True``).
+        activation: activation name or callable (see :mod:`taylorlib.activations`).
+        symmetric: duplicate neurons with opposite output weights so that ``f ≡ 0`` at init.
+
+    Returns:
+        ``Model(init, apply)`` with ``init(key, d) -> {"W": (m, d), "a": (m,)}`` and
+        ``apply(params, x: (n, d)) -> (n,)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> model = tl.nets.two_layer(8, activation="softplus")
+        >>> params = model.init(jax.random.key(0), 3)
+        >>> params["W"].shape, params["a"].tolist()
+        ((8, 3), [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0])
+        >>> float(jnp.abs(model.apply(params, jnp.ones((2, 3)))).max())  # symmetric: f = 0
+        0.0
+
+    References:
+        Bai & Lee 2020, arXiv:1910.01619.
+    """
+    m = check_int(width, "width", minimum=1)
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be a bool, got {type(symmetric).__name__}")
+    if symmetric and m % 2:
+        raise ValueError(f"width must be even when symmetric=True (neurons come in pairs), got {m}")
+    act = _act.get(activation)
+
+    def init(key: PRNGKeyArray, input_dim: int) -> dict:
+        d = check_int(input_dim, "input_dim", minimum=1)
+        k_w, k_a = jax.random.split(key)
+        if symmetric:
+            half = jax.random.normal(k_w, (m // 2, d)) / math.sqrt(d)
+            W = jnp.concatenate([half, half], axis=0)
+            a = jnp.concatenate([jnp.ones(m // 2), -jnp.ones(m // 2)])
+        else:
+            W = jax.random.normal(k_w, (m, d)) / math.sqrt(d)
+            a = jax.random.rademacher(k_a, (m,)).astype(W.dtype)
+        return {"W": W, "a": a}
+
+    def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        W, a = params["W"], params["a"]
+        x = check_x(x, "x", d=W.shape[-1])
+        return act(x @ W.T) @ a / math.sqrt(W.shape[0])
+
+    return Model(init, apply)
+
+
+def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> Model:
+    r"""A fully connected network in NTK parametrization with a scalar output.
+
+    Layer ``l`` computes :math:`h_{l+1} = \sigma(W_l h_l / \sqrt{n_l} + b_l)` with standard
+    Gaussian ``W_l`` and ``b_l``; the output is :math:`a \cdot h_L / \sqrt{n_L}`. The forward pass
+    is a Python loop over layers (``jet`` has no rule for ``lax.scan``).
+
+    Args:
+        widths: hidden-layer widths, e.g. ``(256, 256)`` for a three-layer network.
+        activation: activation name or callable.
+        bias: include biases ``b_l``.
+
+    Returns:
+        ``Model(init, apply)`` with params ``{"hidden": ({"W", "b"}, ...), "a": (n_L,)}``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> net = tl.nets.mlp((16, 16), activation="tanh")
+        >>> p = net.init(jax.random.key(0), 4)
+        >>> [layer["W"].shape for layer in p["hidden"]], net.apply(p, jnp.ones((5, 4))).shape
+        ([(16, 4), (16, 16)], (5,))
+    """
+    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
+        raise TypeError(f"widths must be a non-empty sequence of ints, got {widths!r}")
+    ws = tuple(check_int(w, f"widths[{i}]", minimum=1) for i, w in enumerate(widths))
+    act = _act.get(activation)
+
+    def init(key: PRNGKeyArray, input_dim: int) -> dict:
+        d = check_int(input_dim, "input_dim", minimum=1)
+        keys = jax.random.split(key, 2 * len(ws) + 1)
+        dims = (d,) + ws
+        hidden = []
+        for i in range(len(ws)):
+            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i]))}
+            if bias:
+                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
+            hidden.append(layer)
+        return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], (ws[-1],))}
+
+    def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        h = check_x(x, "x", d=params["hidden"][0]["W"].shape[1])
+        for layer in params["hidden"]:
+            pre = h @ layer["W"].T / math.sqrt(h.shape[-1])
+            if "b" in layer:
+                pre = pre + layer["b"]
+            h = act(pre)
+        return h @ params["a"] / math.sqrt(h.shape[-1])
+
+    return Model(init, apply)

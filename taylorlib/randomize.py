@@ -1,0 +1,3 @@
+"""Bai-Lee sign randomization and its exact expectations (issue: Randomization)."""
+
+__all__: list[str] = []

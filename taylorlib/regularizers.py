@@ -1,0 +1,3 @@
+"""Regularizers on the movement (issue: Landscape)."""
+
+__all__: list[str] = []
