@@ -103,7 +103,7 @@ def _quadrature_dual(s11, s22, s12, fn, q):
     rho = _correlation(s11, s22, s12)
     sd1 = jnp.sqrt(jnp.maximum(s11, 0.0))
     sd2 = jnp.sqrt(jnp.maximum(s22, 0.0))
-    f1 = fn(sd1[:, None] * z[None, :]) * w  # (n1, q): weighted sigma(u) at nodes z_a
+    f1 = fn(sd1[:, None] * z[None, :]) * w[None, :]  # (n1, q): weighted sigma(u) at nodes z_a
 
     def row(args):
         f1_i, rho_i = args  # (q,), (n2,)

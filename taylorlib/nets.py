@@ -138,7 +138,7 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
         for layer in params["hidden"]:
             pre = h @ layer["W"].T / math.sqrt(h.shape[-1])
             if "b" in layer:
-                pre = pre + layer["b"]
+                pre = pre + layer["b"][None, :]
             h = act(pre)
         return h @ params["a"] / math.sqrt(h.shape[-1])
 

@@ -200,7 +200,7 @@ def _two_layer_features(params, x, act, trainable):
     u = x @ W.T
     feats = {}
     if "W" in trainable:
-        feats["W"] = _act.derivative(act, 1)(u) * a
+        feats["W"] = _act.derivative(act, 1)(u) * a[None, :]
     if "a" in trainable:
         feats["a"] = act(u)
     return feats

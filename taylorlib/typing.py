@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Protocol
 
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-__all__ = ["Params", "ApplyFn", "InitFn", "Model", "Array", "Float", "PRNGKeyArray", "PyTree"]
+__all__ = ["Params", "ApplyFn", "InitFn", "Model"]
 
 #: A parameter pytree (for the built-in networks: a dict of arrays).
 Params = PyTree[Any]

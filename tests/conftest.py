@@ -1,11 +1,9 @@
-"""Strict JAX for every test: rank promotion raises, x64 only where a test asks for it."""
+"""Test fixtures. Strict JAX settings live in the root conftest.py; x64 only where a test asks for it."""
 
 from __future__ import annotations
 
 import jax
 import pytest
-
-jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture

@@ -1,0 +1,157 @@
+"""Repository-level checks: packaging, configuration consistency, README example, notebook hygiene."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import taylorlib as tl
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.ipynb"))
+COLAB_URL_RE = re.compile(r"git\+(https://[^\"'\s]+)")
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _code_cells(nb_path: Path) -> list[dict]:
+    cells = json.loads(nb_path.read_text())["cells"]
+    return [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_required_top_level_layout():
+    for name in ["book", "taylorlib", "tests", "_config.yml", "_toc.yml", "environment.yml", "README.md",
+                 "pyproject.toml", "Makefile", ".ci/run", "constraints.txt"]:
+        assert (ROOT / name).exists(), f"missing {name}"
+    assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_version_and_typed_marker():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tl.__version__)
+    assert (ROOT / "taylorlib" / "py.typed").exists()
+
+
+def test_pyproject_extras():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert {"book", "test", "dev"} <= set(extras)
+    book = " ".join(extras["book"])
+    assert "jupyter-book>=1,<2" in book
+    for pkg in ["matplotlib", "seaborn", "sphinxcontrib-bibtex"]:
+        assert pkg in book
+    for pkg in ["pytest", "nbval", "hypothesis"]:
+        assert any(d.startswith(pkg) for d in extras["test"])
+    deps = " ".join(_pyproject()["project"]["dependencies"])
+    for pkg in ["jax", "numpy", "optax", "jaxtyping"]:
+        assert pkg in deps
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "pip" in deps
+    pip_entries = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    editable = [e for e in pip_entries if e.startswith("-e")]
+    assert len(editable) == 1
+    named = set(re.search(r"\[(.*)\]", editable[0]).group(1).split(","))
+    assert named == {"book", "test"}
+    assert named <= set(_pyproject()["project"]["optional-dependencies"])
+
+
+def test_constraints_pin_every_runtime_dependency():
+    pins = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    for pkg in ["jax", "jaxlib", "numpy", "optax", "jaxtyping", "jupyter-book", "nbval", "matplotlib"]:
+        assert pkg in pins, f"{pkg} is not pinned in constraints.txt"
+
+
+def test_book_config():
+    cfg = _config()
+    assert cfg["only_build_toc_files"] is True
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert cfg["launch_buttons"]["colab_url"].startswith("https://colab")
+    assert "book/references.bib" in cfg["bibtex_bibfiles"]
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["root"] == "book/index"
+    files = [c["file"] for c in toc["chapters"]]
+    for nb in CHAPTERS:
+        assert f"book/{nb.stem}" in files, f"{nb.name} is not in _toc.yml"
+
+
+def test_repository_url_is_the_same_everywhere():
+    url = _config()["repository"]["url"]
+    assert isinstance(url, str) and url.startswith("https://")
+    readme = (ROOT / "README.md").read_text()
+    assert f"git+{url}" in readme
+    assert f"git+{url}" in (ROOT / "book" / "index.md").read_text()
+    for nb in CHAPTERS:
+        first = _code_cells(nb)[0]
+        src = "".join(first["source"])
+        assert "remove-cell" in first["metadata"].get("tags", []), f"{nb.name}: first cell not remove-cell"
+        assert "google.colab" in src, f"{nb.name}: first cell is not the Colab install cell"
+        assert COLAB_URL_RE.search(src).group(1) == url, f"{nb.name}: Colab URL differs from _config.yml"
+
+
+def test_readme_example_runs():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Using taylorlib as a library", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks, "README has no python example"
+    example = blocks[0]
+    n_lines = sum(1 for line in example.splitlines() if line.startswith(">>>"))
+    assert n_lines <= 12
+    test = doctest.DocTestParser().get_doctest(example, {}, "README", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries == n_lines
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_notebook_hygiene(nb):
+    code = _code_cells(nb)
+    assert code, "no code cells"
+    for c in code:
+        assert c.get("execution_count") is not None, f"unexecuted cell: {''.join(c['source'])[:60]!r}"
+        for out in c.get("outputs", []):
+            assert out.get("output_type") != "error", "error output stored"
+            assert "image/svg+xml" not in out.get("data", {}), "SVG output (embeds dates); use PNG"
+    sources = ["".join(c["source"]) for c in code]
+    joined = "\n".join(sources)
+    assert not re.search(r"(from|import)\s+taylorlib\._|tl\._\w", joined), "imports a private taylorlib module"
+    cells = json.loads(nb.read_text())["cells"]
+    md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "## Checks" in md, "no Checks section"
+    checks_idx = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Checks" in "".join(c["source"]))
+    after = [c for c in cells[checks_idx:] if c["cell_type"] == "code"]
+    assert after and "assert" in "".join(after[0]["source"]), "Checks cell does not assert"
+    ignored = sum("NBVAL_IGNORE_OUTPUT" in s for s in sources)
+    assert ignored <= len(code) / 4, f"{ignored}/{len(code)} cells ignore their output"
+    assert "## Overview" in md and "## Exercises" in md
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_notebooks_use_only_public_names(nb):
+    public = {mod: set(getattr(tl, mod).__all__) for mod in tl.__all__ if mod != "__version__"}
+    joined = "\n".join("".join(c["source"]) for c in _code_cells(nb))
+    for mod, name in re.findall(r"\btl\.(\w+)\.(\w+)", joined):
+        assert mod in public, f"tl.{mod} is not a public module"
+        assert name in public[mod], f"tl.{mod}.{name} is not in taylorlib.{mod}.__all__"
+
+
+def test_cached_data_is_small():
+    for f in (ROOT / "book" / "data").glob("*.npz"):
+        assert f.stat().st_size < 1_000_000, f"{f.name} is larger than 1 MB"
