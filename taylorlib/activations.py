@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,14 @@ class Activation:
         max_order: highest derivative order that is not identically zero a.e.
             (``math.inf`` for smooth activations).
         jet_ok: whether :func:`jax.experimental.jet` can propagate Taylor series through ``fn``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> tl.activations.relu(jnp.array([-1.0, 2.0])).tolist(), tl.activations.relu.max_order
+        ([0.0, 2.0], 1)
+        >>> round(float(tl.activations.softplus(jnp.array(0.0))), 6)  # log 2
+        0.693147
     """
 
     name: str | None
@@ -120,7 +129,8 @@ def get(activation: Any) -> Activation:
 
     Args:
         activation: a name from :func:`names`, an :class:`Activation`, or any elementwise
-            callable (treated as smooth, ``max_order = inf``).
+            callable (treated as smooth, ``max_order = inf``, with ``name = None``: a callable is
+            never matched to a built-in by its ``__name__``, so kernels use quadrature for it).
 
     Returns:
         The :class:`Activation`.
@@ -145,11 +155,16 @@ def get(activation: Any) -> Activation:
                 "or a callable"
             ) from None
     if callable(activation):
-        return Activation(getattr(activation, "__name__", None), activation)
+        # name=None, not fn.__name__: a user function that happens to be called "relu" or "erf" must
+        # not be dispatched to that registry entry's closed-form kernels.
+        return Activation(None, activation)
     raise TypeError(f"activation must be a name or a callable, got {type(activation).__name__}")
 
 
+@functools.lru_cache(maxsize=256)
 def _nth_derivative(fn: Callable, k: int) -> Callable:
+    # Cached so that repeated calls return the *same* function object: jitted code that takes the
+    # derivative as a static argument (kernels' quadrature) then compiles once instead of per call.
     if k == 0:
         return fn
     inner = _nth_derivative(fn, k - 1)
@@ -189,7 +204,7 @@ def require_order(activation: Any, k: int, what: str) -> Activation:
     if k > act.max_order:
         hint = "softplus or smooth_relu2" if act.name == "relu" else "a smooth activation such as softplus"
         raise ValueError(
-            f"activation {act.name!r} has a vanishing derivative of order {k} "
+            f"activation {act!r} has a vanishing derivative of order {k} "
             f"(sigma^({k}) = 0 almost everywhere), so {what} is identically zero; use {hint}"
         )
     return act

@@ -84,6 +84,14 @@ def krr(
 
     Returns:
         ``(t,)`` or ``(t, k)`` predictions.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> K = jnp.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> y = jnp.array([1.0, -1.0])
+        >>> [round(v, 4) for v in tl.kernel_regression.krr(K, y, K, ridge=0.0).tolist()]
+        [1.0, -1.0]
     """
     alpha = krr_weights(K_train, y_train, ridge)
     Kt = as_float_array(K_test_train, "K_test_train")

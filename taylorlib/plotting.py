@@ -50,6 +50,11 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
 
     Raises:
         ValueError: fewer than two points, or non-positive values.
+
+    Example:
+        >>> import taylorlib as tl
+        >>> round(tl.plotting.loglog_slope([1, 4, 16], [1.0, 0.5, 0.25]), 6)  # y = x^(-1/2)
+        -0.5
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -61,7 +66,14 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0, **kw: Any):
-    """``plt.subplots`` with the book theme applied; returns ``(fig, axes)``."""
+    """``plt.subplots`` with the book theme applied; returns ``(fig, axes)``.
+
+    Example:
+        >>> import taylorlib as tl
+        >>> fig, (ax1, ax2) = tl.plotting.new_figure(ncols=2, width=8)
+        >>> fig.get_size_inches().tolist()
+        [8.0, 4.0]
+    """
     import matplotlib.pyplot as plt
 
     set_theme()
@@ -80,6 +92,13 @@ def loglog(
 ) -> float | None:
     """Plot ``y`` against ``x`` on log-log axes; with ``fit=True`` add the fitted power law as a dashed
     line and put the slope in the legend label. Returns the slope (or ``None``).
+
+    Example:
+        >>> import taylorlib as tl
+        >>> fig, ax = tl.plotting.new_figure()
+        >>> slope = tl.plotting.loglog(ax, [1, 10, 100], [3.0, 0.3, 0.03], "error")
+        >>> round(slope, 6), ax.get_legend_handles_labels()[1][0]
+        (-1.0, 'error (slope -1.00)')
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)

@@ -17,13 +17,30 @@ Params = PyTree[Any]
 
 
 class ApplyFn(Protocol):
-    """``apply(params, x) -> y`` with ``x: (n, d)`` and ``y: (n,)``."""
+    """``apply(params, x) -> y`` with ``x: (n, d)`` and ``y: (n,)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> apply: tl.typing.ApplyFn = tl.nets.two_layer(4, "tanh").apply
+        >>> p = tl.nets.two_layer(4, "tanh").init(jax.random.key(0), 2)
+        >>> apply(p, jnp.ones((3, 2))).shape
+        (3,)
+    """
 
     def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]: ...
 
 
 class InitFn(Protocol):
-    """``init(key, input_dim) -> params``."""
+    """``init(key, input_dim) -> params``.
+
+    Example:
+        >>> import jax
+        >>> import taylorlib as tl
+        >>> init: tl.typing.InitFn = tl.nets.two_layer(6, "erf").init
+        >>> sorted(init(jax.random.key(0), 3))
+        ['W', 'a']
+    """
 
     def __call__(self, key: PRNGKeyArray, input_dim: int) -> Params: ...
 
