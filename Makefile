@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed-$(HASH)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 export PYTHONHASHSEED := 0
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
-export MPLBACKEND := Agg
 
 .PHONY: all install test unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean
 
@@ -57,7 +56,7 @@ test: $(STAMP)
 
 notebooks: $(STAMP)
 	for nb in $(CHAPTERS); do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $$nb || exit 1; \
+	  $(VENV)/bin/jupyter execute --inplace --timeout=600 $$nb || exit 1; \
 	done
 
 data: $(STAMP)

@@ -32,8 +32,19 @@ def _code_cells(nb_path: Path) -> list[dict]:
 
 
 def test_required_top_level_layout():
-    for name in ["book", "taylorlib", "tests", "_config.yml", "_toc.yml", "environment.yml", "README.md",
-                 "pyproject.toml", "Makefile", ".ci/run", "constraints.txt"]:
+    for name in [
+        "book",
+        "taylorlib",
+        "tests",
+        "_config.yml",
+        "_toc.yml",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        "constraints.txt",
+    ]:
         assert (ROOT / name).exists(), f"missing {name}"
     assert "make test" in (ROOT / ".ci/run").read_text()
 
@@ -131,11 +142,15 @@ def test_notebook_hygiene(nb):
             assert "image/svg+xml" not in out.get("data", {}), "SVG output (embeds dates); use PNG"
     sources = ["".join(c["source"]) for c in code]
     joined = "\n".join(sources)
-    assert not re.search(r"(from|import)\s+taylorlib\._|tl\._\w", joined), "imports a private taylorlib module"
+    assert not re.search(r"(from|import)\s+taylorlib\._|tl\._\w", joined), (
+        "imports a private taylorlib module"
+    )
     cells = json.loads(nb.read_text())["cells"]
     md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert "## Checks" in md, "no Checks section"
-    checks_idx = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Checks" in "".join(c["source"]))
+    checks_idx = next(
+        i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Checks" in "".join(c["source"])
+    )
     after = [c for c in cells[checks_idx:] if c["cell_type"] == "code"]
     assert after and "assert" in "".join(after[0]["source"]), "Checks cell does not assert"
     ignored = sum("NBVAL_IGNORE_OUTPUT" in s for s in sources)
