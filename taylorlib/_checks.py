@@ -46,8 +46,7 @@ def check_x(x: Any, name: str = "x", d: int | None = None, allow_empty: bool = F
         raise ValueError(f"{name} must contain at least one sample, got shape {tuple(x.shape)}")
     if d is not None and x.shape[1] != d:
         raise ValueError(
-            f"{name} has feature dimension {x.shape[1]} but the parameters expect d = {d} "
-            f"(shape (n, {d}))"
+            f"{name} has feature dimension {x.shape[1]} but the parameters expect d = {d} (shape (n, {d}))"
         )
     check_finite(x, name)
     return x

@@ -28,7 +28,10 @@ def tree_axpy(c: Any, x: Any, y: Any) -> Any:
 
 
 def tree_dot(a: Any, b: Any) -> jax.Array:
-    leaves = [jnp.vdot(u, v) for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)]
+    leaves = [
+        jnp.vdot(u, v)
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    ]
     return sum(leaves[1:], leaves[0]) if leaves else jnp.zeros(())
 
 

@@ -83,8 +83,9 @@ def _softplus_smooth(x):
     # jax.experimental.jet can propagate Taylor series through it (jax.nn.softplus uses
     # logaddexp, which jet cannot handle). Overflow is avoided with softplus(x) = x + softplus(-x)
     # on the positive half-line.
-    return jnp.where(x > 0, x + jnp.log1p(jnp.exp(-jnp.where(x > 0, x, 0.0))),
-                     jnp.log1p(jnp.exp(jnp.where(x > 0, 0.0, x))))
+    return jnp.where(
+        x > 0, x + jnp.log1p(jnp.exp(-jnp.where(x > 0, x, 0.0))), jnp.log1p(jnp.exp(jnp.where(x > 0, 0.0, x)))
+    )
 
 
 def _gelu(x):
@@ -195,7 +196,13 @@ def derivative(activation: Any, k: int) -> Callable[[jax.Array], jax.Array]:
 
     k = check_int(k, "k", minimum=0)
     act = get(activation)
-    return _nth_derivative(act.fn, k)
+    return _jitted_derivative(act.fn, k)
+
+
+@functools.lru_cache(maxsize=256)
+def _jitted_derivative(fn: Callable, k: int) -> Callable:
+    # one compiled program per shape instead of one per primitive when called eagerly
+    return jax.jit(_nth_derivative(fn, k))
 
 
 def require_order(activation: Any, k: int, what: str) -> Activation:

@@ -33,8 +33,8 @@ def _solve(K, y, ridge):
 
 
 def krr_weights(
-    K_train: Float[Array, "n n"], y_train: Float[Array, "n *k"], ridge: float = 1e-6
-) -> Float[Array, "n *k"]:
+    K_train: Float[Array, "n n"], y_train: Float[Array, "n ..."], ridge: float = 1e-6
+) -> Float[Array, "n ..."]:
     r"""Dual coefficients :math:`\alpha = (K + \lambda I)^{-1} y` by a Cholesky solve.
 
     Raises:
@@ -52,7 +52,9 @@ def krr_weights(
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"K_train must be a square (n, n) matrix, got shape {tuple(K.shape)}")
     if y.ndim not in (1, 2) or y.shape[0] != K.shape[0]:
-        raise ValueError(f"y_train must have shape (n,) or (n, k) with n = {K.shape[0]}, got {tuple(y.shape)}")
+        raise ValueError(
+            f"y_train must have shape (n,) or (n, k) with n = {K.shape[0]}, got {tuple(y.shape)}"
+        )
     ridge = check_positive(ridge, "ridge", allow_zero=True)
     check_finite(K, "K_train")
     check_finite(y, "y_train")
@@ -70,10 +72,10 @@ def krr_weights(
 
 def krr(
     K_train: Float[Array, "n n"],
-    y_train: Float[Array, "n *k"],
+    y_train: Float[Array, "n ..."],
     K_test_train: Float[Array, "t n"],
     ridge: float = 1e-6,
-) -> Float[Array, "t *k"]:
+) -> Float[Array, "t ..."]:
     r"""Kernel ridge regression predictions :math:`K_{\text{test},\text{train}}(K + \lambda I)^{-1}y`.
 
     Args:

@@ -27,17 +27,30 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import activations as _act
-from ._checks import check_int, check_pair
+from ._checks import check_int, check_pair, is_tracer
 from .ntk import check_trainable
 from .typing import Array, Float
 
 __all__ = ["nngp", "ntk", "dual", "quad_ntk", "order_k_ntk"]
 
-#: Gauss–Hermite nodes per dimension for activations without a closed form.
+#: Gauss–Hermite nodes per dimension for activations without a closed form, enough for
+#: pre-activation variances :math:`\|x\|^2/d \le 2`. Resolving the features of :math:`\sigma` (width
+#: ~1) under a Gaussian of variance :math:`s` takes :math:`\propto s` nodes, so :func:`dual` uses
+#: ``NUM_NODES * b`` nodes with ``b`` the smallest power of two :math:`\ge \max_i \|x_i\|^2/(2d)`,
+#: capped at :data:`MAX_NODES`.
 NUM_NODES = 64
+#: Upper bound on the adaptive node count (accuracy degrades for :math:`\|x\|^2/d > 16`).
+MAX_NODES = 512
+#: Elements of the ``(rows, n2, q, q)`` quadrature block evaluated at once (memory bound).
+_QUAD_BLOCK = 2**24
+#: Pairs with :math:`|\cos\theta|` above ``1 - _COLLINEAR`` get their angle recomputed without arccos.
+_COLLINEAR = 1e-2
+#: Elements of the ``(pairs, d)`` block of differences evaluated at once in :func:`_angles`.
+_PAIR_BLOCK = 2**22
 _TINY = 1e-30
 
 
+@jax.jit
 def _covariances(x1, x2):
     d = x1.shape[1]
     s11 = jnp.sum(x1 * x1, axis=1) / d
@@ -51,16 +64,59 @@ def _correlation(s11, s22, s12):
     return jnp.clip(s12 / denom, -1.0, 1.0)
 
 
-def _relu_dual(j, s11, s22, s12):
-    rho = _correlation(s11, s22, s12)
-    theta = jnp.arccos(rho)
+def _unit_rows(x):
+    norm = jnp.linalg.norm(x, axis=1, keepdims=True)
+    return jnp.where(norm > 0, x / jnp.where(norm > 0, norm, 1.0), 0.0)
+
+
+@jax.jit
+def _unit_gram(x1, x2):
+    u1, u2 = _unit_rows(x1), _unit_rows(x2)
+    rho = jnp.clip(u1 @ u2.T, -1.0, 1.0)
+    return u1, u2, rho, jnp.arccos(rho)
+
+
+def _angles(x1, x2):
+    r"""Angles between the rows of ``x1`` and ``x2``, accurate also near 0 and pi.
+
+    ``arccos`` of the Gram loses half the digits for (anti)collinear pairs (arccos(1 - eps) ~ sqrt(2 eps),
+    ~3e-4 in float32, which lowered the relu NTK diagonal by ~1e-4 relative, like a negative ridge).
+    Pairs with :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (the diagonal, duplicates) are recomputed with
+    Kahan's :math:`\theta = 2\,\mathrm{atan2}(|\hat x - \hat x'|, |\hat x + \hat x'|)`, exact to the
+    round-off of the unit vectors. Under ``jit`` (traced inputs) the plain ``arccos`` is returned. A zero
+    row has angle pi/2 with every row.
+    """
+    u1, u2, rho, theta = _unit_gram(x1, x2)
+    if is_tracer(rho):
+        return theta
+    rows, cols = np.nonzero(np.abs(np.asarray(rho)) > 1.0 - _COLLINEAR)
+    if rows.size == 0:
+        return theta
+    v1, v2 = np.asarray(u1), np.asarray(u2)
+    theta = np.array(theta)
+    step = max(1, _PAIR_BLOCK // max(v1.shape[1], 1))
+    for start in range(0, rows.size, step):
+        r, c = rows[start : start + step], cols[start : start + step]
+        minus = np.linalg.norm(v1[r] - v2[c], axis=1)
+        plus = np.linalg.norm(v1[r] + v2[c], axis=1)
+        theta[r, c] = 2.0 * np.arctan2(minus, plus)
+    return jnp.asarray(theta)
+
+
+def _relu_dual(j, s11, s22, s12, x1, x2):
+    return _relu_from_angles(j, s11, s22, _angles(x1, x2))
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _relu_from_angles(j, s11, s22, theta):
     if j == 0:
         norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
-        return norms * (jnp.sin(theta) + (jnp.pi - theta) * rho) / (2 * jnp.pi)
+        return norms * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta)) / (2 * jnp.pi)
     return (jnp.pi - theta) / (2 * jnp.pi)
 
 
-def _erf_dual(j, s11, s22, s12):
+@functools.partial(jax.jit, static_argnums=(0,))
+def _erf_dual(j, s11, s22, s12, x1=None, x2=None):
     a = 1.0 + 2.0 * s11[:, None]
     b = 1.0 + 2.0 * s22[None, :]
     if j == 0:
@@ -68,7 +124,8 @@ def _erf_dual(j, s11, s22, s12):
     return (4.0 / jnp.pi) / jnp.sqrt(a * b - 4.0 * s12**2)
 
 
-def _quadratic_dual(j, s11, s22, s12):
+@functools.partial(jax.jit, static_argnums=(0,))
+def _quadratic_dual(j, s11, s22, s12, x1=None, x2=None):
     if j == 0:
         return s11[:, None] * s22[None, :] + 2.0 * s12**2
     if j == 1:
@@ -91,12 +148,27 @@ _CLOSED_FORMS = {
 
 @functools.lru_cache(maxsize=8)
 def _hermite_nodes(q: int):
-    z, w = np.polynomial.hermite_e.hermegauss(q)
+    r"""Nodes and weights (summing to 1) of the q-point Gauss rule for :math:`\mathcal N(0, 1)`.
+
+    Golub–Welsch: the nodes are the eigenvalues of the Jacobi matrix of the probabilists' Hermite
+    recurrence (off-diagonal :math:`\sqrt k`), the weights the squared first eigenvector components.
+    Unlike ``numpy.polynomial.hermite_e.hermegauss`` this stays finite for q in the hundreds.
+    """
+    off = np.sqrt(np.arange(1, q, dtype=np.float64))
+    z, v = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
+    w = v[0] ** 2
     return z, w / w.sum()
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "q"))
-def _quadrature_dual(s11, s22, s12, fn, q):
+def _num_nodes(s11, s22) -> int:
+    if is_tracer(s11) or is_tracer(s22):
+        return NUM_NODES
+    s_max = max(float(jnp.max(s11)), float(jnp.max(s22)), 2.0)
+    return min(NUM_NODES * 2 ** math.ceil(math.log2(s_max / 2.0) - 1e-9), MAX_NODES)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "q", "batch"))
+def _quadrature_dual(s11, s22, s12, fn, q, batch):
     z_np, w_np = _hermite_nodes(q)
     z = jnp.asarray(z_np, dtype=s12.dtype)
     w = jnp.asarray(w_np, dtype=s12.dtype)
@@ -109,11 +181,13 @@ def _quadrature_dual(s11, s22, s12, fn, q):
         f1_i, rho_i = args  # (q,), (n2,)
         # u' = sd2 * (rho z_a + sqrt(1 - rho^2) z_b)
         c = jnp.sqrt(jnp.maximum(1.0 - rho_i**2, 0.0))
-        up = sd2[:, None, None] * (rho_i[:, None, None] * z[None, :, None] + c[:, None, None] * z[None, None, :])
+        up = sd2[:, None, None] * (
+            rho_i[:, None, None] * z[None, :, None] + c[:, None, None] * z[None, None, :]
+        )
         g = fn(up) @ w  # (n2, q): E over z_b
         return g @ f1_i
 
-    return jax.lax.map(row, (f1, rho), batch_size=16)
+    return jax.lax.map(row, (f1, rho), batch_size=batch)
 
 
 def dual(
@@ -131,7 +205,10 @@ def dual(
         k: derivative order ``k >= 0``.
 
     Returns:
-        ``(n1, n2)`` matrix. Closed form for relu/erf (k ≤ 1) and quadratic; quadrature otherwise.
+        ``(n1, n2)`` matrix. Closed form for relu/erf (k ≤ 1) and quadratic; otherwise two-dimensional
+        Gauss–Hermite quadrature with :data:`NUM_NODES` nodes per dimension, doubled for every doubling
+        of :math:`\max\|x\|^2/d` beyond 2 (up to :data:`MAX_NODES`). A user callable is always
+        integrated by quadrature, even if its ``__name__`` is that of a built-in.
 
     Example:
         >>> import jax.numpy as jnp
@@ -146,10 +223,12 @@ def dual(
     s11, s22, s12 = _covariances(x1, x2)
     closed = _CLOSED_FORMS.get((act.name, k))
     if closed is not None:
-        return closed(k, s11, s22, s12)
+        return closed(k, s11, s22, s12, x1, x2)
     if k > act.max_order:
         return jnp.zeros_like(s12)
-    return _quadrature_dual(s11, s22, s12, fn=_act.derivative(act, k), q=NUM_NODES)
+    q = _num_nodes(s11, s22)
+    batch = max(1, min(x1.shape[0], _QUAD_BLOCK // (x2.shape[0] * q * q)))
+    return _quadrature_dual(s11, s22, s12, fn=_act.derivative(act, k), q=q, batch=batch)
 
 
 def nngp(

@@ -1,3 +1,377 @@
-"""Hessian-vector products, Lanczos spectra and SOSP checks (issue: Landscape)."""
+r"""Hessian-vector products, dense Hessians, Lanczos spectra and second-order stationarity.
 
-__all__: list[str] = []
+For a scalar loss :math:`L(\theta)` on any parameter pytree:
+
+* :func:`hvp` computes :math:`\nabla^2 L(\theta)\, v` forward-over-reverse (``jvp`` of ``grad``),
+  at the cost of a few gradients and without forming the Hessian;
+* :func:`hessian` forms the dense :math:`p \times p` Hessian (small ``p`` only) in the order of
+  ``jax.flatten_util.ravel_pytree``;
+* :func:`lanczos` runs ``k`` Lanczos iterations with full reorthogonalization on HVPs and returns
+  the Ritz values (ascending) and Ritz vectors; the extreme Ritz values converge first, and
+  :math:`\lambda_{\min}^{\rm Ritz} \ge \lambda_{\min}(\nabla^2 L)` always (Cauchy interlacing);
+* :func:`is_sosp` checks :math:`\|\nabla L\| \le \epsilon_g` and
+  :math:`\lambda_{\min}(\nabla^2 L) \ge -\epsilon_H` (an approximate second-order stationary point);
+* :func:`sign_averaged_curvature` is the curvature along a sign-randomized direction,
+  :math:`\mathbb E_\Xi \nabla^2 L(W)[\Xi D, \Xi D]` with :math:`\Xi` a random diagonal of
+  :math:`\pm 1` per neuron, which the landscape argument of Bai & Lee uses.
+
+References:
+    Pearlmutter 1994, *Fast exact multiplication by the Hessian*; Ghorbani, Krishnan & Xiao 2019,
+    *An investigation into neural net optimization via Hessian eigenvalue density*
+    (arXiv:1901.10159); Jin et al. 2017 (arXiv:1703.00887); Bai & Lee 2020 (arXiv:1910.01619).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _tree
+from ._checks import as_float_array, check_int, check_positive, check_same_structure
+from .typing import Array, Float, Params, PRNGKeyArray
+
+__all__ = [
+    "Spectrum",
+    "Stationarity",
+    "hvp",
+    "hessian",
+    "lanczos",
+    "min_eigenvalue",
+    "stationarity",
+    "is_sosp",
+    "sign_averaged_curvature",
+]
+
+#: Default largest parameter count for which :func:`hessian` forms a dense matrix (128 MiB in float64).
+MAX_DENSE_PARAMS = 4096
+#: Lanczos treats a new residual as zero (invariant subspace found, restart with a fresh random vector)
+#: below this many machine epsilons times the largest |alpha|, beta seen; dropping a coupling that small
+#: moves the Ritz values by at most that much.
+_BREAKDOWN_EPS = 100.0
+
+
+class Spectrum(NamedTuple):
+    """Ritz pairs from :func:`lanczos`.
+
+    Attributes:
+        eigvals: ``(k,)`` Ritz values, ascending.
+        eigvecs: the matching unit-norm Ritz vectors, a pytree shaped like ``params`` with a leading
+            axis ``k`` on every leaf (``eigvecs[j]`` along that axis pairs with ``eigvals[j]``).
+        n_iter: ``k``, the number of Lanczos iterations (after clipping to the parameter count).
+    """
+
+    eigvals: Array
+    eigvecs: Params
+    n_iter: int
+
+
+class Stationarity(NamedTuple):
+    """First- and second-order stationarity of a point (from :func:`stationarity`).
+
+    Attributes:
+        grad_norm: ``()`` Euclidean norm of the gradient.
+        min_eigenvalue: ``()`` smallest Ritz value of the Hessian.
+    """
+
+    grad_norm: Array
+    min_eigenvalue: Array
+
+
+def _check_loss(loss: Any) -> None:
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+
+
+def hvp(loss: Callable[[Params], Float[Array, ""]], params: Params, v: Params) -> Params:
+    r"""Hessian-vector product :math:`\nabla^2 L(\theta)\, v`, forward-over-reverse.
+
+    Args:
+        loss: scalar function of the params pytree.
+        params: point :math:`\theta` (any pytree).
+        v: direction, same structure and shapes as ``params``.
+
+    Returns:
+        A pytree like ``params``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> A = jnp.array([[2.0, 1.0], [1.0, 3.0]])
+        >>> loss = lambda w: 0.5 * w @ A @ w          # Hessian = A
+        >>> tl.landscape.hvp(loss, jnp.ones(2), jnp.array([1.0, 0.0])).tolist()
+        [2.0, 1.0]
+    """
+    _check_loss(loss)
+    check_same_structure(params, v, "params", "v")
+    return jax.jvp(jax.grad(loss), (params,), (v,))[1]
+
+
+def hessian(
+    loss: Callable[[Params], Float[Array, ""]],
+    params: Params,
+    *,
+    max_params: int = MAX_DENSE_PARAMS,
+    force: bool = False,
+) -> Float[Array, "p p"]:
+    r"""The dense Hessian :math:`\nabla^2 L(\theta)` as a ``(p, p)`` matrix.
+
+    Rows and columns follow ``jax.flatten_util.ravel_pytree(params)``.
+
+    Args:
+        loss: scalar function of the params pytree.
+        params: point :math:`\theta`.
+        max_params: refuse ``p > max_params`` (memory grows like :math:`p^2`) ...
+        force: ... unless ``force=True``.
+
+    Returns:
+        ``(p, p)`` symmetric matrix.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> loss = lambda p: p["a"] ** 2 * p["b"]       # ravel order: a, b
+        >>> tl.landscape.hessian(loss, {"a": jnp.array(1.0), "b": jnp.array(2.0)}).tolist()
+        [[4.0, 2.0], [2.0, 0.0]]
+    """
+    _check_loss(loss)
+    max_params = check_int(max_params, "max_params", minimum=1)
+    flat, unravel = _tree.tree_ravel(params)
+    p = flat.shape[0]
+    if p > max_params and not force:
+        raise ValueError(
+            f"params has p = {p} entries: a dense Hessian needs p^2 = {p * p:.3g} numbers, above "
+            f"max_params = {max_params}. Use hvp or lanczos, or pass force=True."
+        )
+    return jax.hessian(lambda f: loss(unravel(f)))(flat)
+
+
+def _orthogonalize(Q: jax.Array, w: jax.Array) -> jax.Array:
+    """Remove the components of ``w`` along the rows of ``Q`` (Gram-Schmidt twice is enough)."""
+    w = w - Q.T @ (Q @ w)
+    return w - Q.T @ (Q @ w)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _lanczos(loss, k, params, key):
+    flat, unravel = _tree.tree_ravel(params)
+    p, dtype = flat.shape[0], flat.dtype
+    grad = jax.grad(lambda f: loss(unravel(f)))
+    matvec = lambda q: jax.jvp(grad, (flat,), (q,))[1]
+    eps = jnp.finfo(dtype).eps
+
+    def random_unit(j, Q):
+        r = _orthogonalize(Q, jax.random.normal(jax.random.fold_in(key, j), (p,), dtype))
+        return r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny)
+
+    def body(j, carry):
+        Q, alphas, betas, q, scale = carry
+        Q = Q.at[j].set(q)
+        w = matvec(q)
+        alpha = jnp.vdot(w, q)
+        w = _orthogonalize(Q, w)
+        beta = jnp.linalg.norm(w)
+        scale = jnp.maximum(scale, jnp.maximum(jnp.abs(alpha), beta))
+        broke = beta <= _BREAKDOWN_EPS * eps * scale
+        q_next = jnp.where(broke, random_unit(j + 1, Q), w / jnp.where(broke, 1.0, beta))
+        return Q, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(broke, 0.0, beta)), q_next, scale
+
+    Q0 = jnp.zeros((k, p), dtype)
+    carry = (Q0, jnp.zeros(k, dtype), jnp.zeros(k, dtype), random_unit(0, Q0), jnp.zeros((), dtype))
+    Q, alphas, betas, _, _ = jax.lax.fori_loop(0, k, body, carry)
+    off = betas[:-1]
+    T = jnp.diag(alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
+    evals, S = jnp.linalg.eigh(T)
+    ritz = S.T @ Q  # (k, p)
+    return evals, jax.vmap(unravel)(ritz)
+
+
+def lanczos(
+    loss: Callable[[Params], Float[Array, ""]],
+    params: Params,
+    key: PRNGKeyArray,
+    num_iter: int = 64,
+) -> Spectrum:
+    r"""Extreme Hessian eigenpairs by ``num_iter`` Lanczos iterations with full reorthogonalization.
+
+    Builds an orthonormal Krylov basis :math:`Q = [q_1, \dots, q_k]` of
+    :math:`\{q_1, H q_1, \dots, H^{k-1} q_1\}` from a random start, with :math:`H = \nabla^2 L(\theta)`
+    applied by :func:`hvp`; every new vector is re-orthogonalized against the whole basis. The Ritz
+    values are the eigenvalues of the tridiagonal :math:`T = Q^\top H Q`. With ``num_iter = p`` they are
+    the whole spectrum; with fewer, the extreme ones converge first and interlace:
+    :math:`\lambda_{\min}(H) \le \lambda^{\rm Ritz}_1` and :math:`\lambda^{\rm Ritz}_k \le \lambda_{\max}(H)`.
+    On breakdown (an invariant subspace) it restarts from a fresh random vector orthogonal to :math:`Q`.
+
+    Args:
+        loss: scalar function of the params pytree.
+        params: point :math:`\theta`.
+        key: typed PRNG key for the starting vector (and restarts).
+        num_iter: number of iterations ``k >= 1``; clipped to ``p`` with a warning.
+
+    Returns:
+        :class:`Spectrum` with ``(k,)`` ascending Ritz values and Ritz vectors.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> A = jnp.diag(jnp.arange(1.0, 21.0) - 5.0)      # eigenvalues -4, -3, ..., 15
+        >>> spec = tl.landscape.lanczos(lambda w: 0.5 * w @ A @ w, jnp.zeros(20), jax.random.key(0), 20)
+        >>> round(float(spec.eigvals[0]), 4), round(float(spec.eigvals[-1]), 4), spec.n_iter
+        (-4.0, 15.0, 20)
+        >>> round(float(jnp.abs(spec.eigvecs[0, 0])), 4)   # lowest Ritz vector = e_1 (up to sign)
+        1.0
+    """
+    _check_loss(loss)
+    k = check_int(num_iter, "num_iter", minimum=1)
+    p = _tree.tree_size(params)
+    if p == 0:
+        raise ValueError("params has no entries")
+    if k > p:
+        warnings.warn(
+            f"num_iter = {k} is larger than the parameter count p = {p}; using num_iter = {p}",
+            stacklevel=2,
+        )
+        k = p
+    evals, vecs = _lanczos(loss, k, params, key)
+    return Spectrum(evals, vecs, k)
+
+
+def min_eigenvalue(
+    loss: Callable[[Params], Float[Array, ""]],
+    params: Params,
+    key: PRNGKeyArray,
+    num_iter: int = 64,
+) -> Float[Array, ""]:
+    r"""The smallest Ritz value :math:`\approx \lambda_{\min}(\nabla^2 L(\theta))` (an upper bound on it).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> saddle = lambda w: w[0] ** 2 - 3 * w[1] ** 2           # Hessian diag(2, -6)
+        >>> round(float(tl.landscape.min_eigenvalue(saddle, jnp.zeros(2), jax.random.key(0), 2)), 4)
+        -6.0
+    """
+    return lanczos(loss, params, key, num_iter).eigvals[0]
+
+
+def stationarity(
+    loss: Callable[[Params], Float[Array, ""]],
+    params: Params,
+    key: PRNGKeyArray,
+    num_iter: int = 64,
+) -> Stationarity:
+    r"""Gradient norm and smallest Hessian Ritz value at ``params``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> s = tl.landscape.stationarity(lambda w: jnp.sum(w**2) - w[0], jnp.zeros(3), jax.random.key(0), 3)
+        >>> round(float(s.grad_norm), 4), round(float(s.min_eigenvalue), 4)
+        (1.0, 2.0)
+    """
+    g = jax.grad(loss)(params)
+    return Stationarity(_tree.tree_norm(g), min_eigenvalue(loss, params, key, num_iter))
+
+
+def is_sosp(
+    loss: Callable[[Params], Float[Array, ""]],
+    params: Params,
+    eps_grad: float,
+    eps_hess: float,
+    *,
+    key: PRNGKeyArray,
+    num_iter: int = 64,
+) -> Array:
+    r"""Whether ``params`` is an :math:`(\epsilon_g, \epsilon_H)`-second-order stationary point.
+
+    .. math:: \|\nabla L(\theta)\| \le \epsilon_g \quad\text{and}\quad
+       \lambda_{\min}(\nabla^2 L(\theta)) \ge -\epsilon_H,
+
+    with :math:`\lambda_{\min}` estimated by :func:`lanczos` (an upper bound, tight once converged).
+
+    Returns:
+        ``()`` bool array (usable under ``vmap``; call ``bool(...)`` on the host).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> saddle = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4
+        >>> k = jax.random.key(0)
+        >>> bool(tl.landscape.is_sosp(saddle, jnp.zeros(2), 1e-3, 1e-3, key=k, num_iter=2))
+        False
+        >>> bool(tl.landscape.is_sosp(saddle, jnp.array([0.0, 0.5**0.5]), 1e-3, 1e-3, key=k, num_iter=2))
+        True
+    """
+    check_positive(eps_grad, "eps_grad", allow_zero=True)
+    check_positive(eps_hess, "eps_hess", allow_zero=True)
+    s = stationarity(loss, params, key, num_iter)
+    return (s.grad_norm <= eps_grad) & (s.min_eigenvalue >= -eps_hess)
+
+
+def sign_averaged_curvature(
+    loss: Callable[[Float[Array, "m ..."]], Float[Array, ""]],
+    W: Float[Array, "m ..."],
+    direction: Float[Array, "m ..."],
+    *,
+    key: PRNGKeyArray | None = None,
+    num_signs: int = 64,
+) -> Float[Array, ""]:
+    r"""Curvature along a sign-randomized direction, :math:`\mathbb E_\Xi \nabla^2 L(W)[\Xi D, \Xi D]`.
+
+    :math:`\Xi = \mathrm{diag}(\xi_1, \dots, \xi_m)` flips the sign of each row (neuron) of
+    :math:`D` independently. Since :math:`\mathbb E \xi_r \xi_s = \delta_{rs}`, the expectation keeps only
+    the diagonal neuron blocks of the Hessian:
+
+    .. math:: \mathbb E_\Xi \nabla^2 L(W)[\Xi D, \Xi D] = \sum_{r=1}^m d_r^\top \big(\nabla^2 L(W)\big)_{rr} d_r,
+
+    computed exactly with ``m`` HVPs (``key=None``), or by Monte Carlo over ``num_signs`` draws of
+    :math:`\Xi` (one HVP each) when a ``key`` is given.
+
+    Args:
+        loss: scalar function of ``W``.
+        W: ``(m, ...)`` point; the leading axis indexes neurons.
+        direction: :math:`D`, same shape as ``W``.
+        key: ``None`` for the exact value, or a typed PRNG key for Monte Carlo.
+        num_signs: Monte Carlo sample size (``>= 1``).
+
+    Returns:
+        Scalar ``()``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> loss = lambda W: jnp.sum(W) ** 2               # Hessian = 2 * all-ones: couples every pair
+        >>> W, D = jnp.zeros((3, 1)), jnp.ones((3, 1))
+        >>> float(tl.landscape.sign_averaged_curvature(loss, W, D))   # only the 3 diagonal blocks: 3 * 2
+        6.0
+        >>> float(jnp.vdot(tl.landscape.hvp(loss, W, D), D))          # without the signs: 9 * 2
+        18.0
+
+    References:
+        Bai & Lee 2020 (arXiv:1910.01619), landscape argument (see the book's chapter 3).
+    """
+    _check_loss(loss)
+    W = as_float_array(W, "W")
+    D = as_float_array(direction, "direction")
+    if W.ndim < 1 or W.shape != D.shape:
+        raise ValueError(f"direction must have the shape of W {tuple(W.shape)}, got {tuple(D.shape)}")
+    m = W.shape[0]
+    expand = (slice(None),) + (None,) * (W.ndim - 1)
+    if key is None:
+
+        def block(r):
+            mask = (jnp.arange(m) == r).astype(D.dtype)[expand]
+            return jnp.vdot(hvp(loss, W, mask * D)[r], D[r])
+
+        return jnp.sum(jax.lax.map(block, jnp.arange(m), batch_size=min(m, 32)))
+    num_signs = check_int(num_signs, "num_signs", minimum=1)
+
+    def draw(k):
+        v = jax.random.rademacher(k, (m,), D.dtype)[expand] * D
+        return jnp.vdot(hvp(loss, W, v), v)
+
+    return jnp.mean(jax.lax.map(draw, jax.random.split(key, num_signs), batch_size=min(num_signs, 32)))

@@ -88,7 +88,14 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
     def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
         W, a = params["W"], params["a"]
         x = check_x(x, "x", d=W.shape[-1])
-        return act(x @ W.T) @ a / math.sqrt(W.shape[0])
+        m = W.shape[0]
+        if m % 2:
+            return act(x @ W.T) @ a / math.sqrt(m)
+        # Two half-width sums of identical shape: with the symmetric init the second half is the first
+        # with ``a`` negated, so the two partial sums are exact negatives and f_0 = 0 exactly (one
+        # length-m dot product leaves round-off of order 1e-7 in float32).
+        h = m // 2
+        return (act(x @ W[:h].T) @ a[:h] + act(x @ W[h:].T) @ a[h:]) / math.sqrt(m)
 
     return Model(init, apply)
 

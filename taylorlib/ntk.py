@@ -22,7 +22,6 @@ References:
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +30,7 @@ import jax.numpy as jnp
 
 from . import _tree
 from . import activations as _act
-from ._checks import check_choice, check_int, check_pair, check_x
+from ._checks import check_choice, check_int, check_pair
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["empirical_ntk", "ntk_vp", "two_layer_ntk"]
@@ -89,7 +88,9 @@ def _ntk_jacobian(apply, params, x1, x2, same, chunk):
     return jnp.concatenate(rows, axis=0)
 
 
-def ntk_vp(apply: ApplyFn, params: Params, x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None) -> Callable:
+def ntk_vp(
+    apply: ApplyFn, params: Params, x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None
+) -> Callable:
     r"""The NTK-vector product :math:`v \mapsto \Theta(x_1, x_2)\, v` without forming the Jacobian.
 
     Computed as a ``vjp`` through the network on ``x2`` (giving :math:`J_2^\top v`, a parameter
@@ -115,28 +116,38 @@ def ntk_vp(apply: ApplyFn, params: Params, x1: Float[Array, "n1 d"], x2: Float[A
         >>> bool(jnp.allclose(tl.ntk.ntk_vp(net.apply, p, x)(v), K @ v, rtol=1e-4, atol=1e-4))
         True
     """
-    x1 = jnp.asarray(x1)
-    x2 = x1 if x2 is None else jnp.asarray(x2)
+    if not callable(apply):
+        raise TypeError(f"apply must be callable, got {type(apply).__name__}")
+    x1, x2 = check_pair(x1, x2)
+    n2 = x2.shape[0]
 
-    @jax.jit
     def mv(v):
-        _, pullback = jax.vjp(lambda p: apply(p, x2), params)
-        (ct,) = pullback(v)
-        return jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
+        v = jnp.asarray(v)
+        if v.shape != (n2,):
+            raise ValueError(f"v must have shape (n2,) = ({n2},), got {tuple(v.shape)}")
+        return _ntk_vp(apply, params, x1, x2, v)
 
     return mv
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _ntk_vp(apply, params, x1, x2, v):
+    # params and inputs are arguments, not closure constants, so they are not baked into the program
+    y2, pullback = jax.vjp(lambda p: apply(p, x2), params)
+    (ct,) = pullback(v.astype(y2.dtype))
+    return jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _ntk_ntvp(apply, params, x1, x2, batch):
     n2 = x2.shape[0]
-    _, pullback = jax.vjp(lambda p: apply(p, x2), params)
+    y2, pullback = jax.vjp(lambda p: apply(p, x2), params)
 
     def column(e):
         (ct,) = pullback(e)
         return jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
 
-    eye = jnp.eye(n2, dtype=x2.dtype)
+    eye = jnp.eye(n2, dtype=y2.dtype)  # cotangents must have the output's dtype, not x's
     return jax.lax.map(column, eye, batch_size=batch).T
 
 
@@ -267,9 +278,9 @@ def two_layer_ntk(
         raise TypeError("params must be a two_layer dict {'W': (m, d), 'a': (m,)}")
     W = params["W"]
     if W.ndim != 2 or params["a"].shape != (W.shape[0],):
-        raise ValueError(f"params['W'] must be (m, d) and params['a'] (m,), got {W.shape} and {params['a'].shape}")
+        raise ValueError(
+            f"params['W'] must be (m, d) and params['a'] (m,), got {W.shape} and {params['a'].shape}"
+        )
     x1, x2 = check_pair(x1, x2, d=W.shape[1])
     act = _act.get(activation)
     return _two_layer_ntk(params, x1, x2, act=act, trainable=check_trainable(trainable))
-
-

@@ -1,3 +1,457 @@
-"""Grids over (n, d, m) x seeds with progress and .npz caching (issue: Expressivity)."""
+r"""Reproducible sweeps: a grid of static sizes × seeds, vmapped, sharded, cached; threshold exponents.
 
-__all__: list[str] = []
+:func:`run` evaluates ``fn(key, **point)`` for every point of a Cartesian grid of static ints
+(sizes such as ``n``, ``d``, ``m``) and every key of ``seeds``, vmapping over the keys (one compiled
+call per grid point). When several JAX devices exist the seed axis is sharded across them with
+:mod:`jax.sharding` (a one-axis :class:`~jax.sharding.Mesh` and a
+:class:`~jax.sharding.NamedSharding`), so the same script scales from a laptop to a multi-device host.
+With ``cache="path.npz"`` the values are saved to ``path.npz`` after *every* grid point, with a JSON
+sidecar ``path.json`` (JAX version, grid, seeds, date, function name): a re-run loads the file
+instead of recomputing, and an interrupted sweep resumes where it stopped.
+
+:func:`crossing_point` and :func:`fit_exponent` turn learning curves into sample complexities: the
+sample size :math:`n^\star` at which the error first falls below a threshold, and the exponent
+:math:`\alpha` of :math:`n^\star \approx C d^{\alpha}`.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> import taylorlib as tl
+    >>> fn = lambda key, n: jnp.mean(jax.random.normal(key, (n,)) ** 2)
+    >>> res = tl.sweep.run(fn, {"n": [10, 1000]}, seeds=jax.random.split(jax.random.key(0), 4))
+    >>> res.values["value"].shape, res.axes["n"].tolist()
+    ((2, 4), [10, 1000])
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import numbers
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .typing import PRNGKeyArray
+
+__all__ = ["Sweep", "Exponent", "run", "load", "crossing_point", "fit_exponent"]
+
+#: Version of the cache layout; a cache with another version is refused.
+CACHE_FORMAT = 1
+_DONE = "__done__"
+
+
+class Sweep(NamedTuple):
+    """The result of :func:`run`.
+
+    Attributes:
+        values: dict ``name -> array`` of shape ``(len(axis_1), ..., len(axis_k), n_seeds)``; a function
+            returning a bare scalar gives the single name ``"value"``.
+        axes: dict ``axis name -> (len,)`` int array, in grid order.
+        n_seeds: number of seeds (the last axis of every value).
+        metadata: the JSON metadata (``jax_version``, ``grid``, ``seeds``, ``date``, ``fn``, ...).
+    """
+
+    values: dict
+    axes: dict
+    n_seeds: int
+    metadata: dict
+
+
+class Exponent(NamedTuple):
+    """Threshold sample sizes and their power-law fit in d (see :func:`fit_exponent`).
+
+    Attributes:
+        n_star: ``(len(ds),)`` crossing sample sizes (``nan`` where the curve never crosses).
+        exponent: log-log slope :math:`\\alpha` of ``n_star`` against ``ds`` (``nan`` without ``ds``).
+        prefactor: :math:`C` in :math:`n^\\star \\approx C d^\\alpha`.
+    """
+
+    n_star: np.ndarray
+    exponent: float
+    prefactor: float
+
+
+def _check_grid(grid: Any) -> dict[str, tuple[int, ...]]:
+    if not isinstance(grid, Mapping):
+        raise TypeError(f"grid must be a dict mapping axis names to lists of ints, got {type(grid).__name__}")
+    out = {}
+    for name, values in grid.items():
+        if not isinstance(name, str) or not name.isidentifier() or name == "key":
+            raise ValueError(f"grid axis names must be identifiers other than 'key', got {name!r}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+            raise TypeError(f"grid[{name!r}] must be a list of ints, got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"grid[{name!r}] must be non-empty")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(
+                    f"grid[{name!r}] must contain static Python ints (sizes), got {v!r} of type "
+                    f"{type(v).__name__}; float or traced values cannot set array shapes"
+                )
+        out[name] = tuple(int(v) for v in values)
+    return out
+
+
+def _check_seeds(seeds: Any) -> jax.Array:
+    if not (isinstance(seeds, jax.Array) and jnp.issubdtype(seeds.dtype, jax.dtypes.prng_key)):
+        raise TypeError(
+            "seeds must be a 1-D array of typed PRNG keys, e.g. jax.random.split(jax.random.key(0), 5); "
+            f"got {type(seeds).__name__}"
+        )
+    if seeds.ndim != 1 or seeds.shape[0] < 1:
+        raise ValueError(f"seeds must be a non-empty 1-D key array, got shape {tuple(seeds.shape)}")
+    return seeds
+
+
+def _as_dict(out: Any) -> dict[str, jax.Array]:
+    if hasattr(out, "_asdict"):
+        out = out._asdict()
+    if isinstance(out, Mapping):
+        return {str(k): jnp.asarray(v) for k, v in out.items()}
+    return {"value": jnp.asarray(out)}
+
+
+def _metadata(fn: Callable, grid: dict, seeds: jax.Array) -> dict:
+    return {
+        "format": CACHE_FORMAT,
+        "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
+        "grid": {k: list(v) for k, v in grid.items()},
+        "seeds": np.asarray(jax.random.key_data(seeds)).tolist(),
+        "jax_version": jax.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "complete": False,
+    }
+
+
+def _paths(cache: str | os.PathLike) -> tuple[Path, Path]:
+    path = Path(cache)
+    if path.suffix != ".npz":
+        raise ValueError(f"cache must be a path ending in .npz, got {str(cache)!r}")
+    return path, path.with_suffix(".json")
+
+
+def _load(path: Path, meta_path: Path, meta: dict) -> tuple[dict, np.ndarray, dict] | None:
+    """Load a cache if it exists and matches ``meta``'s grid and seeds (else ValueError)."""
+    if not path.exists() or not meta_path.exists():
+        return None
+    old = json.loads(meta_path.read_text())
+    for field, what in (("format", "cache format"), ("grid", "grid"), ("seeds", "seeds")):
+        if old.get(field) != meta[field]:
+            raise ValueError(
+                f"cache {str(path)!r} was written by a different {what}: cached {field} = {old.get(field)!r}, "
+                f"requested {meta[field]!r}. Delete {path.name} and {meta_path.name} (or pass another cache "
+                "path) to recompute."
+            )
+    with np.load(path) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    done = arrays.pop(_DONE)
+    return arrays, done, old
+
+
+def _save(path: Path, arrays: dict, done: np.ndarray) -> None:
+    tmp = path.with_name(path.stem + ".partial.npz")
+    np.savez_compressed(tmp, **arrays, **{_DONE: done})
+    os.replace(tmp, path)
+
+
+def _save_meta(meta_path: Path, meta: dict) -> None:
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, meta_path)
+
+
+@functools.lru_cache(maxsize=64)
+def _batched(fn: Callable, items: tuple) -> Callable:
+    """``jit(vmap(fn(key, **point)))``, memoized so a repeated sweep reuses the compiled code."""
+    return jax.jit(jax.vmap(lambda key: _as_dict(fn(key, **dict(items)))))
+
+
+def _evaluator(fn: Callable, point: dict, seeds: jax.Array, vectorize: bool, shard: bool) -> Callable:
+    if not vectorize:
+        outs = [_as_dict(fn(k, **point)) for k in seeds]
+        return lambda: jax.tree_util.tree_map(lambda *v: jnp.stack(v), *outs)
+    batched = _batched(fn, tuple(point.items()))
+    if not shard:
+        return lambda: batched(seeds)
+    devices = np.array(jax.devices())
+    mesh = jax.sharding.Mesh(devices, ("seeds",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+    pad = (-seeds.shape[0]) % devices.size
+    padded = jnp.concatenate([seeds, jnp.repeat(seeds[-1:], pad)]) if pad else seeds
+    placed = jax.device_put(padded, sharding)
+    n = seeds.shape[0]
+    return lambda: jax.tree_util.tree_map(lambda v: v[:n], batched(placed))
+
+
+def run(
+    fn: Callable[..., Any],
+    grid: Mapping[str, Sequence[int]],
+    *,
+    seeds: PRNGKeyArray,
+    cache: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    vectorize: bool = True,
+    shard: bool | None = None,
+) -> Sweep:
+    r"""Evaluate ``fn(key, **point)`` over a grid of static ints × seeds, with caching and resume.
+
+    For each grid point (row-major order over ``grid``'s axes) the keys are vmapped through ``fn``
+    in one compiled call. ``fn`` returns a scalar, or a dict / NamedTuple of scalars.
+
+    Args:
+        fn: ``fn(key, **point) -> scalar | dict | NamedTuple`` of scalars; with ``vectorize=True`` it
+            must be traceable (``jax.vmap``).
+        grid: ``{axis name: list of ints}``, e.g. ``{"d": [10, 20], "n": [100, 200]}``.
+        seeds: ``(n_seeds,)`` typed key array, e.g. ``jax.random.split(jax.random.key(0), 5)``.
+        cache: path ending in ``.npz``; results (and a ``.json`` sidecar) are written after every grid
+            point and re-loaded by later calls.
+        progress: tqdm progress bar over grid points (default: only when stderr is a terminal).
+        vectorize: ``False`` loops over keys in Python (for functions that are not traceable).
+        shard: shard the seed axis over all devices (default: when more than one device exists).
+            Seeds are padded (repeating the last key) to a multiple of the device count.
+
+    Returns:
+        A :class:`Sweep` whose values have shape ``(len(axis_1), ..., len(axis_k), n_seeds)``.
+
+    Raises:
+        TypeError: grid values that are not ints, seeds that are not typed keys.
+        ValueError: a cache written with a different grid or seeds (delete it to recompute), a cache
+            path without ``.npz``, an ``fn`` returning non-scalars or different names at different points.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> def fn(key, n, d):
+        ...     x = jax.random.normal(key, (n, d))
+        ...     return {"mean_sq": jnp.mean(x**2), "max": jnp.max(x)}
+        >>> res = tl.sweep.run(fn, {"n": [100, 400], "d": [2, 3, 5]}, seeds=jax.random.split(jax.random.key(1), 3))
+        >>> res.values["mean_sq"].shape, sorted(res.values)
+        ((2, 3, 3), ['max', 'mean_sq'])
+        >>> bool(abs(res.values["mean_sq"].mean() - 1.0) < 0.1)
+        True
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    grid = _check_grid(grid)
+    seeds = _check_seeds(seeds)
+    shape = tuple(len(v) for v in grid.values())
+    n_seeds = seeds.shape[0]
+    shard = (jax.device_count() > 1) if shard is None else bool(shard)
+    meta = _metadata(fn, grid, seeds)
+    arrays: dict[str, np.ndarray] = {}
+    done = np.zeros(shape, dtype=bool)
+    if cache is not None:
+        path, meta_path = _paths(cache)
+        loaded = _load(path, meta_path, meta)
+        if loaded is not None:
+            arrays, done, old = loaded
+            if done.all():
+                return _result(arrays, grid, n_seeds, old)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_meta(meta_path, meta)
+    points = list(np.ndindex(*shape))
+    todo = [idx for idx in points if not done[idx]]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point")
+    try:
+        for idx in todo:
+            point = {name: grid[name][i] for name, i in zip(grid, idx, strict=True)}
+            out = jax.device_get(_evaluator(fn, point, seeds, vectorize, shard)())
+            _store(arrays, out, idx, shape, n_seeds, point)
+            done[idx] = True
+            if cache is not None:
+                _save(path, arrays, done)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if cache is not None:
+        meta["complete"] = True
+        _save_meta(meta_path, meta)
+    return _result(arrays, grid, n_seeds, meta)
+
+
+def load(cache: str | os.PathLike) -> Sweep:
+    """Load a complete sweep written by :func:`run` (e.g. a chapter reading ``book/data/*.npz``).
+
+    Args:
+        cache: the ``.npz`` path given to :func:`run` (its ``.json`` sidecar must sit next to it).
+
+    Returns:
+        The :class:`Sweep`, with the sidecar's metadata.
+
+    Raises:
+        FileNotFoundError: the file or its sidecar is missing.
+        ValueError: the sweep is incomplete (re-run the script that writes it to finish it).
+
+    Example:
+        >>> import tempfile, pathlib, jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.npz"
+        >>> fn = lambda key, n: jnp.mean(jax.random.uniform(key, (n,)))
+        >>> res = tl.sweep.run(fn, {"n": [4, 8]}, seeds=jax.random.split(jax.random.key(0), 2), cache=path)
+        >>> back = tl.sweep.load(path)
+        >>> back.axes["n"].tolist(), bool((back.values["value"] == res.values["value"]).all())
+        ([4, 8], True)
+    """
+    path, meta_path = _paths(cache)
+    for p in (path, meta_path):
+        if not p.exists():
+            raise FileNotFoundError(f"sweep cache {str(p)!r} does not exist; run the script that writes it")
+    meta = json.loads(meta_path.read_text())
+    with np.load(path) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    done = arrays.pop(_DONE)
+    if not meta.get("complete") or not done.all():
+        raise ValueError(
+            f"sweep cache {str(path)!r} is incomplete ({int(done.sum())} of {done.size} grid points); "
+            "re-run the script that writes it to resume"
+        )
+    grid = {k: tuple(v) for k, v in meta["grid"].items()}
+    return _result(arrays, grid, len(meta["seeds"]), meta)
+
+
+def _store(arrays: dict, out: dict, idx: tuple, shape: tuple, n_seeds: int, point: dict) -> None:
+    if arrays and set(out) != set(arrays):
+        raise ValueError(f"fn returned names {sorted(out)} at {point} but {sorted(arrays)} elsewhere")
+    for name, v in out.items():
+        v = np.asarray(v)
+        if v.shape != (n_seeds,):
+            raise ValueError(
+                f"fn must return scalars (one per key); output {name!r} at {point} has shape {v.shape[1:]}"
+            )
+        if name not in arrays:
+            dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else np.float64
+            arrays[name] = np.full(shape + (n_seeds,), np.nan, dtype=dtype)
+        arrays[name][idx] = v
+
+
+def _result(arrays: dict, grid: dict, n_seeds: int, meta: dict) -> Sweep:
+    axes = {k: np.asarray(v, dtype=int) for k, v in grid.items()}
+    return Sweep(dict(arrays), axes, n_seeds, meta)
+
+
+def _float64(x: Any, name: str) -> np.ndarray:
+    """A float64 numpy copy (exact interpolation even when JAX runs in float32)."""
+    try:
+        out = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from err
+    return out
+
+
+def crossing_point(ns: Sequence[float], errors: Any, threshold: float) -> np.ndarray:
+    r"""The sample size :math:`n^\star` at which a learning curve first falls to ``threshold``.
+
+    With :math:`i` the first index where :math:`e_i \le \tau`, :math:`n^\star` interpolates linearly
+    in :math:`(\log n, \log e)` between :math:`(n_{i-1}, e_{i-1})` and :math:`(n_i, e_i)`:
+
+    .. math:: \log n^\star = \log n_{i-1} + \frac{\log e_{i-1} - \log\tau}{\log e_{i-1} - \log e_i}
+       \,(\log n_i - \log n_{i-1}),
+
+    exact for a power law :math:`e = c\,n^{-a}`. Curves that start at or below ``threshold`` or never
+    reach it give ``nan`` (the crossing is outside the grid).
+
+    Args:
+        ns: ``(k,)`` increasing positive sample sizes, or ``(..., k)`` one grid per curve.
+        errors: ``(..., k)`` positive errors (leading axes are independent curves).
+        threshold: positive :math:`\tau`.
+
+    Returns:
+        ``(...)`` float array of :math:`n^\star` (a 0-d array for one curve).
+
+    Example:
+        >>> import numpy as np
+        >>> import taylorlib as tl
+        >>> ns = np.array([10.0, 100.0, 1000.0])
+        >>> round(float(tl.sweep.crossing_point(ns, 5.0 / ns, 0.02)), 6)  # 5/n = 0.02 at n = 250
+        250.0
+    """
+    e = _float64(errors, "errors")
+    n = _float64(ns, "ns")
+    if e.ndim == 0 or e.shape[-1] < 2:
+        raise ValueError(f"errors must have shape (..., k) with k >= 2 sample sizes, got {e.shape}")
+    if n.shape[-1:] != e.shape[-1:]:
+        raise ValueError(f"ns must have last axis of length {e.shape[-1]} (like errors), got shape {n.shape}")
+    n = np.broadcast_to(n, e.shape)
+    if np.any(n <= 0) or np.any(np.diff(n, axis=-1) <= 0):
+        raise ValueError("ns must be positive and strictly increasing")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError("errors must be positive and finite (log-log interpolation)")
+    tau = float(threshold)
+    if not tau > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    below = e <= tau
+    first = np.argmax(below, axis=-1)
+    ok = below.any(axis=-1) & (first > 0)
+    i = np.where(ok, first, 1)[..., None]
+    e0, e1 = np.take_along_axis(e, i - 1, -1)[..., 0], np.take_along_axis(e, i, -1)[..., 0]
+    n0, n1 = np.take_along_axis(n, i - 1, -1)[..., 0], np.take_along_axis(n, i, -1)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(e0 > e1, (np.log(e0) - np.log(tau)) / (np.log(e0) - np.log(e1)), 1.0)
+    log_n = np.log(n0) + frac * (np.log(n1) - np.log(n0))
+    return np.where(ok, np.exp(log_n), np.nan)
+
+
+def fit_exponent(
+    ns: Sequence[float], errors: Any, threshold: float, ds: Sequence[float] | None = None
+) -> Exponent:
+    r"""Threshold sample sizes :math:`n^\star(d)` and the exponent :math:`\alpha` of :math:`n^\star\propto d^\alpha`.
+
+    :math:`n^\star` is :func:`crossing_point` of each curve; :math:`\alpha` and :math:`C` are the
+    least-squares fit of :math:`\log n^\star = \log C + \alpha\log d` over the ``ds`` whose curve
+    crosses (at least two are needed).
+
+    Args:
+        ns: ``(k,)`` sample sizes shared by all curves, or ``(len(ds), k)`` one grid per d (e.g.
+            multiples of d).
+        errors: ``(len(ds), k)`` errors (or ``(k,)`` for a single curve with ``ds=None``).
+        threshold: the error level :math:`\tau` that defines :math:`n^\star`.
+        ds: ``(len(ds),)`` dimensions; ``None`` returns only ``n_star``.
+
+    Returns:
+        An :class:`Exponent` record.
+
+    Raises:
+        ValueError: fewer than two crossing curves when ``ds`` is given, mismatched shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> import taylorlib as tl
+        >>> ds = np.array([10.0, 20.0, 40.0])
+        >>> ns = np.geomspace(10, 1e5, 30)
+        >>> errors = (ds[:, None] ** 2 / ns[None, :]) ** 0.7  # crosses 0.5 at n = 2^(1/0.7) d^2
+        >>> fit = tl.sweep.fit_exponent(ns, errors, 0.5, ds)
+        >>> round(fit.exponent, 6)
+        2.0
+    """
+    n_star = np.atleast_1d(crossing_point(ns, errors, threshold))
+    if ds is None:
+        return Exponent(n_star, float("nan"), float("nan"))
+    d = _float64(ds, "ds")
+    if d.shape != n_star.shape:
+        raise ValueError(f"ds must have shape {n_star.shape} (one per curve of errors), got {d.shape}")
+    if np.any(d <= 0):
+        raise ValueError("ds must be positive")
+    ok = np.isfinite(n_star)
+    if ok.sum() < 2:
+        raise ValueError(
+            f"at least two curves must cross threshold {threshold} inside the n grid to fit an exponent; "
+            f"n_star = {n_star.tolist()}"
+        )
+    slope, intercept = np.polyfit(np.log(d[ok]), np.log(n_star[ok]), 1)
+    return Exponent(n_star, float(slope), float(np.exp(intercept)))

@@ -136,10 +136,14 @@ def taylor_terms(
     try:
         return fn(params0, dparams, x)
     except (NotImplementedError, KeyError, TypeError) as e:
+        # jet raises KeyError (no rule for a primitive, e.g. cond), NotImplementedError, or an
+        # UnexpectedTracerError (a TypeError) on custom_jvp functions such as jax.nn.relu/softplus.
+        first_line = (str(e).strip().splitlines() or [""])[0][:200]
         raise ValueError(
             f"method='jet' cannot propagate Taylor series through this function "
-            f"({type(e).__name__}: {e}); jax.experimental.jet lacks rules for some primitives "
-            "(e.g. jax.nn.relu's custom_jvp, logaddexp). Use method='jvp'."
+            f"({type(e).__name__}: {first_line}); jax.experimental.jet lacks rules for some primitives "
+            "and custom_jvp functions (e.g. jax.nn.relu, jax.nn.softplus, lax.cond). Use method='jvp' "
+            "(or a taylorlib.activations built-in, which jet supports)."
         ) from e
 
 
@@ -171,6 +175,7 @@ def taylor_expand(apply: ApplyFn, params0: Params, order: int, method: str = "jv
     method = check_choice(method, "method", _METHODS)
 
     def g(params, x):
+        check_same_structure(params0, params, "params0", "params")
         terms = taylor_terms(apply, params0, _tree.tree_sub(params, params0), x, order, method)
         return functools.reduce(jnp.add, terms)
 
@@ -195,6 +200,7 @@ def taylor_term(apply: ApplyFn, params0: Params, k: int, method: str = "jvp") ->
     method = check_choice(method, "method", _METHODS)
 
     def h(params, x):
+        check_same_structure(params0, params, "params0", "params")
         return taylor_terms(apply, params0, _tree.tree_sub(params, params0), x, k, method)[k]
 
     return h
@@ -216,14 +222,16 @@ def linearize(apply: ApplyFn, params0: Params) -> ApplyFn:
         True
     """
 
-    @jax.jit
     def lin(params, x):
-        dparams = _tree.tree_sub(params, params0)
-        y0, dy = jax.jvp(lambda p: apply(p, x), (params0,), (dparams,))
-        return y0 + dy
-
-    def checked(params, x):
         check_same_structure(params0, params, "params0", "params")
-        return lin(params, x)
+        return _linearized(apply, params0, params, x)
 
-    return checked
+    return lin
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _linearized(apply, params0, params, x):
+    # params0 is an argument, not a closure constant: large networks are not baked into the program
+    dparams = _tree.tree_sub(params, params0)
+    y0, dy = jax.jvp(lambda p: apply(p, x), (params0,), (dparams,))
+    return y0 + dy

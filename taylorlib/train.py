@@ -1,3 +1,448 @@
-"""Pure training steps driven by lax.scan, with optax (issue: Landscape)."""
+r"""Pure training steps driven by ``lax.scan``, with optax optimizers.
 
-__all__: list[str] = []
+* :func:`make_step` turns a scalar loss and any optax ``GradientTransformation`` into a pure
+  ``step(state, batch=None) -> (state, metrics)`` on a :class:`TrainState`.
+* :func:`fit` runs that step ``steps`` times with ``lax.scan`` in compiled chunks. Between chunks it
+  checks on the host that the loss and gradient stayed finite (raising :class:`NonFiniteError`
+  that names the step) and advances an optional progress bar. Called under ``jax.vmap`` or
+  ``jax.jit`` (e.g. over seeds or learning rates) it runs fully traced instead: no host checks, and
+  a run whose loss stops being finite is frozen at the params where that happened.
+* :func:`perturbed_gd` is gradient descent that adds noise uniform in a ball whenever the gradient
+  is small, the escape-saddle algorithm of Jin et al.:
+
+  .. math:: \theta_{t+1} = \theta_t - \eta \nabla L(\theta_t)
+     + \mathbb 1\{\|\nabla L(\theta_t)\| < g\}\, \xi_t, \qquad \xi_t \sim \mathrm{Unif}(B_p(0, \rho)).
+
+A loss is ``loss(params)`` with the data closed over; with ``key=...`` in :func:`fit` (or
+``needs_key=True`` in :func:`make_step`) it is ``loss(params, key)`` and receives a fresh key every
+step (e.g. fresh random signs), split from the key carried in the :class:`TrainState`.
+
+References:
+    Jin, Ge, Netrapalli, Kakade & Jordan 2017, *How to escape saddle points efficiently*
+    (arXiv:1703.00887); Bai & Lee 2020 (arXiv:1910.01619).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _tree
+from ._checks import check_finite, check_int, check_positive, is_tracer
+from .typing import Array, Float, Params, PRNGKeyArray
+
+__all__ = [
+    "TrainState",
+    "History",
+    "NonFiniteError",
+    "PerturbedGDState",
+    "init_state",
+    "make_step",
+    "fit",
+    "perturbed_gd",
+]
+
+#: fit() checks finiteness on the host about this many times per run (one compiled chunk each).
+_TARGET_CHUNKS = 20
+_WHAT = {1: "loss", 2: "gradient norm"}
+
+
+class TrainState(NamedTuple):
+    """The carry of a training loop (a pytree: jit-, scan- and vmap-compatible).
+
+    Attributes:
+        params: the parameter pytree.
+        opt_state: the optax optimizer state.
+        key: typed PRNG key, split every step; the loss gets one half when it needs a key.
+        step: ``()`` int, the number of steps taken.
+    """
+
+    params: Params
+    opt_state: Any
+    key: PRNGKeyArray
+    step: Array
+
+
+class History(NamedTuple):
+    """Metrics recorded by a training loop, evaluated at the params *before* each recorded update.
+
+    For one step (the metrics returned by a step function) every field is a scalar ``()``; for
+    :func:`fit` every field has a leading axis ``T = ceil(steps / log_every)`` (one entry every
+    ``log_every`` steps).
+
+    Attributes:
+        loss: ``(T,)`` loss values.
+        grad_norm: ``(T,)`` Euclidean norms of the full gradient (over all leaves).
+        step: ``(T,)`` int step indices ``0, log_every, 2 log_every, ...``.
+        monitor: ``monitor(params)`` for the ``monitor`` function given to :func:`fit` (any
+            pytree, each leaf with a leading ``T`` axis), or ``None``.
+    """
+
+    loss: Array
+    grad_norm: Array
+    step: Array
+    monitor: Any = None
+
+
+class NonFiniteError(ValueError, FloatingPointError):
+    """Raised by :func:`fit` when the loss or the gradient norm stops being finite.
+
+    The message names the quantity, its value (nan or inf) and the step.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> import taylorlib as tl
+        >>> try:  # w: 1 -> 0.5 -> -0.207, where sqrt(w) is nan
+        ...     tl.train.fit(lambda w: jnp.sum(jnp.sqrt(w)), jnp.ones(1), optax.sgd(1.0), 20)
+        ... except tl.train.NonFiniteError as e:
+        ...     print(str(e).split(";")[0])
+        fit stopped: the loss is nan at step 2 (of 20)
+    """
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"optimizer must be an optax.GradientTransformation (e.g. optax.sgd(0.1)), got "
+            f"{type(optimizer).__name__}"
+        )
+
+
+def _check_loss_output(out: Any) -> None:
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != ():
+        raise ValueError(f"loss must return a scalar of shape (), got shape {shape}")
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"loss must return a real floating scalar, got dtype {dtype}")
+
+
+def init_state(
+    params: Params, optimizer: optax.GradientTransformation, key: PRNGKeyArray | None = None
+) -> TrainState:
+    """A fresh :class:`TrainState` at step 0 (``key=None`` uses ``jax.random.key(0)``; it is only
+    consumed by losses that need a key).
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> import taylorlib as tl
+        >>> state = tl.train.init_state(jnp.zeros(3), optax.sgd(0.1))
+        >>> int(state.step), state.params.shape
+        (0, (3,))
+    """
+    _check_optimizer(optimizer)
+    if key is None:
+        key = jax.random.key(0)
+    return TrainState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+
+
+def make_step(
+    loss: Callable[..., Float[Array, ""]],
+    optimizer: optax.GradientTransformation,
+    *,
+    needs_key: bool = False,
+    monitor: Callable[[Params], Any] | None = None,
+) -> Callable[[TrainState, Any], tuple[TrainState, History]]:
+    r"""A pure training step ``step(state, batch=None) -> (state, metrics)``.
+
+    The loss is called as ``loss(params)``, ``loss(params, batch)``, ``loss(params, key)`` or
+    ``loss(params, batch, key)`` (batch given / ``needs_key``); the key is split from
+    ``state.key`` so every step sees a fresh one.
+
+    Args:
+        loss: scalar loss function.
+        optimizer: any optax ``GradientTransformation``.
+        needs_key: pass a fresh per-step key as the loss's last argument.
+        monitor: optional ``monitor(params)`` recorded in ``metrics.monitor``.
+
+    Returns:
+        ``step``; its ``metrics`` is a :class:`History` of scalars evaluated before the update.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> import taylorlib as tl
+        >>> opt = optax.sgd(0.25)
+        >>> step = jax.jit(tl.train.make_step(lambda w: jnp.sum(w**2), opt))
+        >>> state, metrics = step(tl.train.init_state(jnp.ones(2), opt))
+        >>> state.params.tolist(), float(metrics.loss), int(state.step)   # w - 0.25 * 2w
+        ([0.5, 0.5], 2.0, 1)
+    """
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+    _check_optimizer(optimizer)
+    if monitor is not None and not callable(monitor):
+        raise TypeError(f"monitor must be callable or None, got {type(monitor).__name__}")
+
+    def step(state: TrainState, batch: Any = None) -> tuple[TrainState, History]:
+        key, k_loss = jax.random.split(state.key)
+        args = () if batch is None else (batch,)
+        args = args + (k_loss,) if needs_key else args
+        _check_loss_output(jax.eval_shape(loss, state.params, *args))
+        value, grads = jax.value_and_grad(loss)(state.params, *args)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        aux = None if monitor is None else monitor(state.params)
+        metrics = History(value, _robust_norm(grads), state.step, aux)
+        return TrainState(params, opt_state, key, state.step + 1), metrics
+
+    return step
+
+
+def _robust_norm(tree: Params) -> Array:
+    """Euclidean norm over all leaves, scaled by the largest entry so it only overflows when it must."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    scale = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(v)) for v in leaves])
+    safe = jnp.where((scale > 0) & jnp.isfinite(scale), scale, 1.0)
+    total = functools.reduce(jnp.add, [jnp.sum((v / safe) ** 2) for v in leaves])
+    return jnp.where(jnp.isfinite(scale), safe * jnp.sqrt(total), scale)
+
+
+class _Guard(NamedTuple):
+    step: Array  # first step whose loss or gradient norm is not finite (-1: none)
+    code: Array  # 1 loss, 2 gradient norm
+    value: Array
+
+
+def _make_chunk(step_fn: Callable, steps: int, log_every: int, logs_per_chunk: int, monitor: Callable | None):
+    """A jitted function advancing ``(state, guard)`` by ``logs_per_chunk * log_every`` steps."""
+
+    def guarded(carry, _):
+        state, guard = carry
+        new, m = step_fn(state)
+        loss_ok, grad_ok = jnp.isfinite(m.loss), jnp.isfinite(m.grad_norm)
+        active = (state.step < steps) & (guard.step < 0)
+        bad = active & ~(loss_ok & grad_ok)
+        guard = _Guard(
+            jnp.where(bad, state.step, guard.step),
+            jnp.where(bad, jnp.where(loss_ok, 2, 1), guard.code),
+            jnp.where(bad, jnp.where(loss_ok, m.grad_norm, m.loss).astype(jnp.float32), guard.value),
+        )
+        keep = active & loss_ok & grad_ok
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, state)
+        return (state, guard), (m.loss, m.grad_norm, m.step)
+
+    def log_block(carry, _):
+        aux = None if monitor is None else monitor(carry[0].params)
+        carry, (loss, gnorm, step) = jax.lax.scan(guarded, carry, None, length=log_every)
+        return carry, History(loss[0], gnorm[0], step[0], aux)
+
+    @jax.jit
+    def chunk(carry):
+        return jax.lax.scan(log_block, carry, None, length=logs_per_chunk)
+
+    return chunk
+
+
+def _raise_if_bad(guard: _Guard, steps: int) -> None:
+    s = int(guard.step)
+    if s < 0:
+        return
+    what, value = _WHAT[int(guard.code)], float(guard.value)
+    raise NonFiniteError(
+        f"fit stopped: the {what} is {value} at step {s} (of {steps}); the params at that step are "
+        "finite. Lower the learning rate, add regularization, or check the loss for overflow."
+    )
+
+
+def fit(
+    loss: Callable[..., Float[Array, ""]],
+    params: Params,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    *,
+    key: PRNGKeyArray | None = None,
+    log_every: int = 1,
+    monitor: Callable[[Params], Any] | None = None,
+    progress: bool = False,
+) -> tuple[Params, History]:
+    r"""Minimize ``loss`` for ``steps`` steps of ``optimizer``; ``lax.scan`` in compiled chunks.
+
+    Args:
+        loss: ``loss(params) -> ()`` (data closed over), or ``loss(params, key)`` when ``key`` is given.
+        params: initial parameter pytree (finite).
+        optimizer: any optax ``GradientTransformation``.
+        steps: number of steps ``>= 1``.
+        key: if given, the loss receives a fresh key each step (split from this one).
+        log_every: record metrics every ``log_every`` steps.
+        monitor: optional ``monitor(params)`` recorded (every ``log_every`` steps) in ``History.monitor``.
+        progress: show a tqdm progress bar (host loop only).
+
+    Returns:
+        ``(params, history)``: the final params and a :class:`History` with ``ceil(steps / log_every)``
+        entries.
+
+    Raises:
+        NonFiniteError: the loss or gradient norm became nan/inf (names the step); not raised under
+            ``jit``/``vmap``, where the run is instead frozen at the last params reached.
+        ValueError, TypeError: ``steps < 1``, non-finite ``params``, a non-scalar loss, not an optimizer.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> import taylorlib as tl
+        >>> w, hist = tl.train.fit(lambda w: jnp.sum((w - 3.0) ** 2), jnp.zeros(2), optax.sgd(0.1), 100,
+        ...                        log_every=10)
+        >>> [round(v, 4) for v in w.tolist()], hist.loss.shape, hist.step[:3].tolist()
+        ([3.0, 3.0], (10,), [0, 10, 20])
+        >>> # vmap over initial points: one compiled run for all of them
+        >>> ws, _ = jax.vmap(lambda w0: tl.train.fit(lambda w: jnp.sum((w - w0) ** 2), jnp.zeros(2),
+        ...                                          optax.sgd(0.1), 100))(jnp.eye(2))
+        >>> bool(jnp.allclose(ws, jnp.eye(2), atol=1e-4))
+        True
+    """
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+    _check_optimizer(optimizer)
+    steps = check_int(steps, "steps", minimum=1)
+    log_every = check_int(log_every, "log_every", minimum=1)
+    for leaf in jax.tree_util.tree_leaves(params):
+        check_finite(leaf, "params")
+    step_fn = make_step(loss, optimizer, needs_key=key is not None)
+    n_logs = math.ceil(steps / log_every)
+    logs_per_chunk = math.ceil(n_logs / _TARGET_CHUNKS)
+    n_chunks = math.ceil(n_logs / logs_per_chunk)
+    chunk = _make_chunk(step_fn, steps, log_every, logs_per_chunk, monitor)
+    zero = jnp.zeros((), jnp.int32)
+    carry = (init_state(params, optimizer, key), _Guard(zero - 1, zero, jnp.zeros((), jnp.float32)))
+    carry, first = chunk(carry)
+    if any(is_tracer(v) for v in jax.tree_util.tree_leaves((carry, first))):
+        # Under jit/vmap: no host round trips; the remaining chunks run in one scan.
+        carry, rest = jax.lax.scan(lambda c, _: chunk(c), carry, None, length=n_chunks - 1)
+        rest = jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), rest)
+        hist = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b])[:n_logs], first, rest)
+        return carry[0].params, hist
+    bar = _progress_bar(steps) if progress else None
+    parts = [first]
+    try:
+        _advance(bar, logs_per_chunk * log_every, steps)
+        _raise_if_bad(carry[1], steps)
+        for _ in range(n_chunks - 1):
+            carry, part = chunk(carry)
+            parts.append(part)
+            _advance(bar, logs_per_chunk * log_every, steps)
+            _raise_if_bad(carry[1], steps)
+    finally:
+        if bar is not None:
+            bar.close()
+    hist = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:n_logs], *parts)
+    return carry[0].params, hist
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="fit", unit="step")
+
+
+def _advance(bar: Any, n: int, total: int) -> None:
+    if bar is not None:
+        bar.update(min(n, total - bar.n))
+
+
+class PerturbedGDState(NamedTuple):
+    """State of :func:`perturbed_gd`.
+
+    Attributes:
+        key: typed PRNG key, split at every step.
+        count: ``()`` int, steps taken.
+        last: ``()`` int, step of the last perturbation (``-min_interval`` before any).
+        num_perturbations: ``()`` int, perturbations added so far.
+    """
+
+    key: PRNGKeyArray
+    count: Array
+    last: Array
+    num_perturbations: Array
+
+
+def _uniform_ball(key: PRNGKeyArray, like: Params, radius: Any) -> Params:
+    """A sample uniform in the Euclidean ball of ``radius`` in the space of pytrees shaped ``like``."""
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    p = sum(int(np.prod(jnp.shape(v))) for v in leaves)
+    k_dir, k_rad, *k_leaves = jax.random.split(key, len(leaves) + 2)
+    g = [
+        jax.random.normal(k, jnp.shape(v), jnp.result_type(v)) for k, v in zip(k_leaves, leaves, strict=True)
+    ]
+    norm = _tree.tree_norm(g)
+    r = radius * jax.random.uniform(k_rad, (), norm.dtype) ** (1.0 / p)
+    return jax.tree_util.tree_unflatten(treedef, [r * v / jnp.maximum(norm, 1e-30) for v in g])
+
+
+def perturbed_gd(
+    learning_rate: float | Callable[[Array], Array],
+    radius: float,
+    threshold: float,
+    key: PRNGKeyArray,
+    *,
+    min_interval: int = 1,
+) -> optax.GradientTransformation:
+    r"""Perturbed gradient descent (Jin et al. 2017) as an optax transform that keeps its key in its state.
+
+    .. math:: u_t = -\eta_t g_t + \mathbb 1\{\|g_t\| < g_{\rm thr},\ t - t_{\rm last} \ge T\}\,\xi_t,
+       \qquad \xi_t \sim \mathrm{Unif}\{\|\xi\| \le \rho\} \subset \mathbb R^p.
+
+    Plain gradient descent while the gradient is large; near a stationary point (a saddle or a
+    minimum) it adds a perturbation uniform in the ball of ``radius`` :math:`\rho` over all ``p``
+    parameters, at most once every ``min_interval`` :math:`T` steps. Negative curvature then
+    amplifies the perturbation and GD leaves the saddle; at a minimum the iterates jitter within
+    :math:`O(\rho)`.
+
+    Args:
+        learning_rate: :math:`\eta \ge 0` or an optax schedule ``count -> eta``.
+        radius: :math:`\rho \ge 0`.
+        threshold: gradient-norm threshold :math:`g_{\rm thr} \ge 0`.
+        key: typed PRNG key stored in the state (split every step).
+        min_interval: minimum number of steps between two perturbations (``>= 1``).
+
+    Returns:
+        An ``optax.GradientTransformation`` with state :class:`PerturbedGDState`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> saddle = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4     # strict saddle at 0
+        >>> opt = tl.train.perturbed_gd(0.1, radius=1e-3, threshold=1e-4, key=jax.random.key(0))
+        >>> w, _ = tl.train.fit(saddle, jnp.zeros(2), opt, 300)
+        >>> round(abs(float(w[1])), 3)     # escaped to a minimum at w1 = +-1/sqrt(2)
+        0.707
+        >>> w_gd, _ = tl.train.fit(saddle, jnp.zeros(2), tl.train.perturbed_gd(0.1, 0.0, 1e-4,
+        ...                        jax.random.key(0)), 300)   # radius 0: plain GD stays at 0
+        >>> float(jnp.abs(w_gd).max())
+        0.0
+
+    References:
+        Jin, Ge, Netrapalli, Kakade & Jordan 2017 (arXiv:1703.00887).
+    """
+    if not callable(learning_rate):
+        check_positive(learning_rate, "learning_rate", allow_zero=True)
+    check_positive(radius, "radius", allow_zero=True)
+    check_positive(threshold, "threshold", allow_zero=True)
+    min_interval = check_int(min_interval, "min_interval", minimum=1)
+
+    def init(params: Params) -> PerturbedGDState:
+        zero = jnp.zeros((), jnp.int32)
+        return PerturbedGDState(key, zero, zero - min_interval, zero)
+
+    def update(grads: Params, state: PerturbedGDState, params: Params | None = None):
+        del params
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        k_next, k_noise = jax.random.split(state.key)
+        perturb = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
+        noise = _uniform_ball(k_noise, grads, radius)
+        updates = jax.tree_util.tree_map(
+            lambda g, z: -lr * g + jnp.where(perturb, z, jnp.zeros_like(z)), grads, noise
+        )
+        new = PerturbedGDState(
+            k_next,
+            state.count + 1,
+            jnp.where(perturb, state.count, state.last),
+            state.num_perturbations + perturb.astype(jnp.int32),
+        )
+        return updates, new
+
+    return optax.GradientTransformation(init, update)

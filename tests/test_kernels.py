@@ -1,0 +1,338 @@
+"""Infinite-width kernels: closed forms written out independently in numpy, the quadrature path
+against the closed forms, Monte Carlo over random neurons, exact polynomial cases, PSD-ness."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_close_matrices, rel_frobenius
+
+import taylorlib as tl
+
+#: Closed form vs an independent float64 numpy transcription of the same formula.
+X64_RTOL = 1e-12
+#: Quadrature (Gauss–Hermite, 128 nodes for these inputs with ||x||^2/d up to 4) vs the erf closed form
+#: in float64: measured relative Frobenius errors 2e-9 (k = 0) and 3e-8 (k = 1).
+ERF_QUAD_RTOL = 1e-6
+#: ReLU is not smooth, so Gauss–Hermite converges only algebraically: measured relative Frobenius
+#: errors on the same inputs are 1.8e-3 for E[relu relu] (a kink) and 1.8e-2 for E[step step] (a
+#: jump). The tolerances are ~3x the measured values: they catch a wrong covariance or wrong weights,
+#: not the intrinsic quadrature error.
+RELU_QUAD_RTOL = {0: 5e-3, 1: 5e-2}
+#: Monte Carlo over M random neurons: every entry within this many standard errors.
+MC_SIGMAS = 5.0
+#: Large-width two_layer_ntk vs the limit: relative Frobenius <= MC_CONST / sqrt(m) (see test_ntk).
+MC_CONST = 6.0
+PSD_RTOL = 1e-6
+
+D = 6
+
+
+def inputs(n=10, seed=0, d=D, spread=(0.5, 2.0)):
+    """Uniform directions with norms ||x||/sqrt(d) spread over ``spread``, plus a repeated row and a
+    collinear row of a different norm (angle 0 between distinct points)."""
+    g = np.random.default_rng(seed).standard_normal((n, d))
+    x = jnp.asarray(
+        g * np.sqrt(d) / np.linalg.norm(g, axis=1, keepdims=True) * np.linspace(*spread, n)[:, None]
+    )
+    return jnp.concatenate([x, x[:1], 0.7 * x[1:2]])
+
+
+def numpy_relu_ntk(x1, x2, trainable=("W", "a")):
+    """Cho & Saul arc-cosine kernels for w ~ N(0, I/d), transcribed directly."""
+    x1, x2 = np.asarray(x1, np.float64), np.asarray(x2, np.float64)
+    d = x1.shape[1]
+    n1, n2 = np.linalg.norm(x1, axis=1), np.linalg.norm(x2, axis=1)
+    dot = x1 @ x2.T
+    cos = np.clip(dot / np.outer(n1, n2), -1.0, 1.0)
+    t = np.arccos(cos)
+    k0 = (np.sin(t) + (np.pi - t) * np.cos(t)) / (2 * np.pi) * np.outer(n1, n2) / d
+    k1 = (np.pi - t) / (2 * np.pi)
+    return ("W" in trainable) * dot * k1 + ("a" in trainable) * k0
+
+
+def numpy_erf_dual(x1, x2, k):
+    """Williams (1997) arcsine kernel and its derivative kernel, for w ~ N(0, I/d)."""
+    x1, x2 = np.asarray(x1, np.float64), np.asarray(x2, np.float64)
+    d = x1.shape[1]
+    s1 = 1 + 2 * np.sum(x1**2, 1) / d
+    s2 = 1 + 2 * np.sum(x2**2, 1) / d
+    s12 = 2 * (x1 @ x2.T) / d
+    if k == 0:
+        return 2 / np.pi * np.arcsin(s12 / np.sqrt(np.outer(s1, s2)))
+    return 4 / np.pi / np.sqrt(np.outer(s1, s2) - s12**2)
+
+
+def assert_symmetric_psd(K):
+    K = np.asarray(K, dtype=np.float64)
+    np.testing.assert_allclose(K, K.T, rtol=1e-6, atol=1e-7 * np.abs(K).max())
+    eig = np.linalg.eigvalsh((K + K.T) / 2)
+    assert eig.min() >= -PSD_RTOL * np.trace(K), f"min eigenvalue {eig.min():.3e}"
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def well_conditioned(x1, x2):
+    """Pairs whose angle arccos determines to full precision (|cos| < 1 - 1e-6); arccos near 0 and pi
+    loses half the digits, so the numpy transcription is only a reference away from (anti)collinear pairs."""
+    x1, x2 = np.asarray(x1, np.float64), np.asarray(x2, np.float64)
+    cos = (x1 @ x2.T) / np.outer(np.linalg.norm(x1, axis=1), np.linalg.norm(x2, axis=1))
+    return np.abs(cos) < 1 - 1e-6
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("trainable", (("W",), ("a",), ("W", "a")), ids=lambda t: "".join(t))
+def test_relu_ntk_equals_arc_cosine_closed_form(x64, trainable):
+    x1 = inputs(seed=0)
+    x2 = inputs(n=5, seed=1, spread=(0.3, 3.0))
+    for a, b in ((x1, x2), (x1, None)):
+        K = tl.kernels.ntk(a, b, activation="relu", trainable=trainable)
+        b = a if b is None else b
+        assert K.shape == (a.shape[0], b.shape[0]) and K.dtype == jnp.float64
+        mask = well_conditioned(a, b)
+        assert mask.mean() > 0.8
+        ref = numpy_relu_ntk(a, b, trainable)
+        assert_close_matrices(np.where(mask, K, 0.0), np.where(mask, ref, 0.0), rtol=X64_RTOL)
+
+
+@pytest.mark.parametrize("dtype", ("float32", pytest.param("float64", marks=pytest.mark.x64)))
+def test_relu_kernel_is_accurate_at_zero_angle(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    # theta = 0 for a row with itself, a duplicate and a positive multiple: k1 = 1/2 and
+    # k0 = |x||x'| / (2d), so Theta = (x.x') / 2 + |x||x'| / (2 d) with x.x' = |x||x'|.
+    # arccos(x.x' / |x||x'|) would be off by sqrt(eps): ~1e-4 relative in float32.
+    x = inputs(n=40, d=30).astype(dtype)  # rows 40 and 41 duplicate / rescale rows 0 and 1
+    K = tl.kernels.ntk(x, activation="relu")
+    assert K.dtype == dtype
+    K = np.asarray(K, np.float64)
+    xs = np.asarray(x, np.float64)
+    norms = np.linalg.norm(xs, axis=1)
+    d = xs.shape[1]
+    rtol = {"float32": 1e-6, "float64": 1e-13}[dtype]
+    for i, j in [(i, i) for i in range(len(xs))] + [(0, 40), (40, 0), (1, 41)]:
+        want = norms[i] * norms[j] * (0.5 + 0.5 / d)
+        assert abs(K[i, j] - want) <= rtol * want, (i, j, K[i, j], want)
+
+
+@pytest.mark.x64
+def test_relu_nngp_and_erf_duals_equal_numpy(x64):
+    x = inputs()
+    mask = well_conditioned(x, x)
+    K = tl.kernels.nngp(x, activation="relu")
+    assert_close_matrices(
+        np.where(mask, K, 0.0), np.where(mask, numpy_relu_ntk(x, x, ("a",)), 0.0), rtol=X64_RTOL
+    )
+    for k in (0, 1):
+        assert_close_matrices(
+            tl.kernels.dual(x, activation="erf", k=k), numpy_erf_dual(x, x, k), rtol=X64_RTOL
+        )
+    assert_close_matrices(tl.kernels.nngp(x, activation="erf"), numpy_erf_dual(x, x, 0), rtol=X64_RTOL)
+
+
+@pytest.mark.x64
+def test_relu_on_the_sphere_has_the_textbook_diagonal(x64):
+    # ||x||^2 = d: E[relu(z)^2] = 1/2, E[step(z)^2] = 1/2, so Theta(x, x) = d/2 + 1/2
+    x = inputs(n=5, spread=(1.0, 1.0))[:5]  # drop the rescaled extra row
+    np.testing.assert_allclose(jnp.diag(tl.kernels.ntk(x, activation="relu")), D / 2 + 0.5, rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- quadrature path
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("k", (0, 1))
+def test_quadrature_matches_erf_closed_form(x64, k):
+    # a user callable has no name, so dual() cannot dispatch to the closed form
+    user_erf = tl.activations.get(lambda z: jax.scipy.special.erf(z))
+    assert user_erf.name is None
+    x = inputs()
+    K_quad = tl.kernels.dual(x, activation=user_erf, k=k)
+    assert_close_matrices(K_quad, tl.kernels.dual(x, activation="erf", k=k), rtol=ERF_QUAD_RTOL)
+    assert_close_matrices(K_quad, numpy_erf_dual(x, x, k), rtol=ERF_QUAD_RTOL)
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("k", (0, 1))
+def test_quadrature_matches_relu_closed_form(x64, k):
+    user_relu = tl.activations.get(lambda z: jnp.maximum(z, 0.0))
+    x = inputs()
+    K_quad = tl.kernels.dual(x, activation=user_relu, k=k)
+    err = rel_frobenius(K_quad, tl.kernels.dual(x, activation="relu", k=k))
+    assert err <= RELU_QUAD_RTOL[k], f"k={k}: relative error {err:.2e}"
+
+
+@pytest.mark.x64
+def test_quadrature_ntk_matches_closed_form_ntk(x64):
+    user_erf = tl.activations.get(lambda z: jax.scipy.special.erf(z))
+    x1, x2 = inputs(), inputs(n=4, seed=3)
+    for trainable in (("W",), ("a",), ("W", "a")):
+        assert_close_matrices(
+            tl.kernels.ntk(x1, x2, activation=user_erf, trainable=trainable),
+            tl.kernels.ntk(x1, x2, activation="erf", trainable=trainable),
+            rtol=ERF_QUAD_RTOL,
+        )
+
+
+def test_a_user_function_named_like_a_builtin_is_not_dispatched_by_name():
+    def relu(z):  # a leaky ReLU that happens to be called "relu"
+        return jnp.maximum(z, 0.1 * z)
+
+    x = inputs()
+    assert tl.activations.get(relu).name is None
+    K_user = tl.kernels.nngp(x, activation=relu)
+    assert rel_frobenius(K_user, tl.kernels.nngp(x, activation="relu")) > 1e-2
+
+
+# ----------------------------------------------------------------------------- Monte Carlo
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("activation", ("softplus",))
+def test_nngp_and_ntk_match_monte_carlo_over_neurons(x64, activation):
+    # independent implementation: numpy neurons, numpy activations
+    sigma = {"softplus": lambda u: np.logaddexp(0.0, u), "tanh": np.tanh}[activation]
+    dsigma = {"softplus": lambda u: 1 / (1 + np.exp(-u)), "tanh": lambda u: 1 - np.tanh(u) ** 2}[activation]
+    d2sigma = {
+        "softplus": lambda u: np.exp(-np.logaddexp(0.0, u) - np.logaddexp(0.0, -u)),  # s (1 - s)
+        "tanh": lambda u: -2 * np.tanh(u) * (1 - np.tanh(u) ** 2),
+    }[activation]
+    x = np.asarray(inputs(n=6, spread=(0.5, 1.5)))
+    n, d = x.shape
+    M = 2**15
+    w = np.random.default_rng(0).standard_normal((M, d)) / np.sqrt(d)
+    u = x @ w.T  # (n, M)
+    for k, f, K in (
+        (0, sigma, tl.kernels.nngp(x, activation=activation)),
+        (1, dsigma, tl.kernels.dual(x, activation=activation, k=1)),
+        (2, d2sigma, tl.kernels.dual(x, activation=activation, k=2)),
+    ):
+        prod = f(u)[:, None, :] * f(u)[None, :, :]  # (n, n, M)
+        mean, se = prod.mean(-1), prod.std(-1) / np.sqrt(M)
+        z = np.abs(np.asarray(K) - mean) / se
+        assert z.max() <= MC_SIGMAS, f"k={k}: {z.max():.1f} standard errors"
+    K_ntk = tl.kernels.ntk(x, activation=activation)
+    mc_ntk = (x @ x.T) * (dsigma(u) @ dsigma(u).T) / M + sigma(u) @ sigma(u).T / M
+    assert rel_frobenius(K_ntk, mc_ntk) <= MC_CONST / math.sqrt(M)
+
+
+def test_large_width_two_layer_ntk_is_a_monte_carlo_estimate():
+    m = 2**14
+    net = tl.nets.two_layer(m, "softplus")
+    params = net.init(jax.random.key(3), D)
+    x = inputs(n=16)
+    err = rel_frobenius(
+        tl.ntk.two_layer_ntk(params, x, activation="softplus"), tl.kernels.ntk(x, activation="softplus")
+    )
+    assert err <= MC_CONST / math.sqrt(m), f"relative error {err:.3e}"
+
+
+# ----------------------------------------------------------------------------- polynomial cases
+
+
+@pytest.mark.x64
+def test_quadratic_quad_ntk_is_squared_inner_product(x64):
+    x1, x2 = inputs(), inputs(n=4, seed=2)
+    K = tl.kernels.quad_ntk(x1, x2, activation="quadratic")
+    np.testing.assert_allclose(K, np.asarray(x1 @ x2.T) ** 2, rtol=1e-14)
+
+
+@pytest.mark.x64
+def test_quadratic_duals_are_gaussian_moments(x64):
+    # sigma = z^2: E[u^2 u'^2] = s1 s2 + 2 s12^2, E[2u 2u'] = 4 s12, E[2 * 2] = 4, higher: 0
+    x = inputs()
+    d = x.shape[1]
+    s = np.sum(np.asarray(x) ** 2, 1) / d
+    s12 = np.asarray(x @ x.T) / d
+    expected = {0: np.outer(s, s) + 2 * s12**2, 1: 4 * s12, 2: np.full_like(s12, 4.0), 3: np.zeros_like(s12)}
+    for k, want in expected.items():
+        np.testing.assert_allclose(tl.kernels.dual(x, activation="quadratic", k=k), want, rtol=1e-13, atol=0)
+        # the quadrature path agrees (Gauss–Hermite is exact for polynomials of degree <= 2q - 1)
+        user = tl.activations.get(lambda z: z * z)
+        np.testing.assert_allclose(tl.kernels.dual(x, activation=user, k=k), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("activation", ("erf", "softplus", "relu"))
+def test_order_one_kernel_is_the_ntk_w_block(x64, activation):
+    x = inputs()
+    assert_close_matrices(
+        tl.kernels.order_k_ntk(x, activation=activation, k=1),
+        tl.kernels.ntk(x, activation=activation, trainable=("W",)),
+        rtol=X64_RTOL,
+    )
+
+
+@pytest.mark.x64
+def test_quad_ntk_is_order_two_kernel(x64):
+    x = inputs()
+    K2 = tl.kernels.order_k_ntk(x, activation="softplus", k=2)
+    assert_close_matrices(tl.kernels.quad_ntk(x, activation="softplus"), K2, rtol=X64_RTOL)
+    assert_close_matrices(
+        K2, np.asarray(x @ x.T) ** 2 * tl.kernels.dual(x, activation="softplus", k=2) / 4, rtol=X64_RTOL
+    )
+    assert_symmetric_psd(K2)
+
+
+def test_order_k_raises_for_relu_beyond_first_order():
+    x = inputs()
+    with pytest.raises(ValueError, match="softplus"):
+        tl.kernels.order_k_ntk(x, activation="relu", k=2)
+    with pytest.raises(ValueError, match="softplus"):
+        tl.kernels.quad_ntk(x, activation="relu")
+    with pytest.raises(ValueError, match="k"):
+        tl.kernels.order_k_ntk(x, activation="erf", k=0)
+    with pytest.raises(ValueError, match="vanishing"):
+        tl.kernels.order_k_ntk(x, activation="quadratic", k=3)
+
+
+# ----------------------------------------------------------------------------- PSD, zero rows, bad input
+
+
+@pytest.mark.parametrize("activation", ("relu", "erf", "gelu"))
+def test_kernels_are_symmetric_psd(activation):
+    x = inputs(n=14)
+    assert_symmetric_psd(tl.kernels.ntk(x, activation=activation))
+    assert_symmetric_psd(tl.kernels.nngp(x, activation=activation))
+
+
+@pytest.mark.parametrize("activation", ("relu", "erf", "softplus"))
+def test_zero_input_row_gives_no_nan(activation):
+    x = inputs(n=5).at[2].set(0.0)
+    for K in (
+        tl.kernels.ntk(x, activation=activation),
+        tl.kernels.nngp(x, activation=activation),
+        tl.kernels.dual(x, activation=activation, k=1),
+    ):
+        assert bool(jnp.all(jnp.isfinite(K)))
+    # for a zero input u = 0 a.s., so the NNGP row is sigma(0) E[sigma(u')], u' ~ N(0, ||x'||^2/d)
+    sigma = {
+        "relu": lambda u: np.maximum(u, 0.0),
+        "erf": np.vectorize(math.erf),
+        "softplus": lambda u: np.logaddexp(0.0, u),
+    }
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    sd = np.linalg.norm(np.asarray(x, np.float64), axis=1) / np.sqrt(D)
+    expected = sigma[activation](0.0) * (sigma[activation](sd[:, None] * z[None, :]) @ (w / w.sum()))
+    np.testing.assert_allclose(tl.kernels.nngp(x, activation=activation)[2], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_input():
+    x = inputs()
+    with pytest.raises(ValueError, match="x1 must be 2-D"):
+        tl.kernels.ntk(x[0])
+    with pytest.raises(ValueError, match="x1 and x2"):
+        tl.kernels.nngp(x, jnp.ones((2, D + 1)))
+    with pytest.raises(ValueError, match="trainable"):
+        tl.kernels.ntk(x, trainable=("b",))
+    with pytest.raises(ValueError, match="activation"):
+        tl.kernels.ntk(x, activation="sigmoid")
+    with pytest.raises(TypeError, match="k"):
+        tl.kernels.dual(x, activation="erf", k=1.0)
+    with pytest.raises(ValueError, match="x1 contains NaN"):
+        tl.kernels.ntk(x.at[0, 0].set(jnp.nan))
