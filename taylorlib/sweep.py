@@ -55,7 +55,8 @@ class Sweep(NamedTuple):
             returning a bare scalar gives the single name ``"value"``.
         axes: dict ``axis name -> (len,)`` int array, in grid order.
         n_seeds: number of seeds (the last axis of every value).
-        metadata: the JSON metadata (``jax_version``, ``grid``, ``seeds``, ``date``, ``fn``, ...).
+        metadata: the JSON metadata (``jax_version``, ``grid``, ``seeds`` (key data), ``date`` (UTC, when
+            the sweep completed), ``fn``, ``complete``, ``format``).
     """
 
     values: dict
@@ -281,6 +282,7 @@ def run(
             bar.close()
     if cache is not None:
         meta["complete"] = True
+        meta["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _save_meta(meta_path, meta)
     return _result(arrays, grid, n_seeds, meta)
 

@@ -1,0 +1,286 @@
+"""taylorlib.sweep: vmapped grids over seeds, caching and resume, sharding, threshold exponents."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import taylorlib as tl
+from tests.helpers import RTOL
+
+ROOT = Path(__file__).resolve().parents[1]
+RTOL32 = RTOL[np.dtype("float32")]
+
+
+def _fn(key, n, d):
+    x = jax.random.normal(key, (n, d))
+    return {"mean_sq": jnp.mean(x**2), "top": jnp.linalg.norm(x.T @ x / n)}
+
+
+def _seeds(k=3, seed=0):
+    return jax.random.split(jax.random.key(seed), k)
+
+
+GRID = {"n": [5, 17], "d": [2, 3, 4]}
+
+
+def _loop_reference(fn, grid, seeds):
+    """Plain Python loop over grid points and keys (the second implementation)."""
+    names = list(grid)
+    shape = tuple(len(v) for v in grid.values())
+    out = {}
+    for idx in np.ndindex(*shape):
+        point = {nm: grid[nm][i] for nm, i in zip(names, idx, strict=True)}
+        for s, key in enumerate(seeds):
+            for name, v in fn(key, **point).items():
+                out.setdefault(name, np.full(shape + (len(seeds),), np.nan))[idx + (s,)] = float(v)
+    return out
+
+
+def test_run_matches_python_loop():
+    seeds = _seeds()
+    res = tl.sweep.run(_fn, GRID, seeds=seeds)
+    ref = _loop_reference(_fn, GRID, seeds)
+    assert res.n_seeds == 3 and list(res.axes) == ["n", "d"]
+    assert res.axes["n"].tolist() == [5, 17] and res.axes["d"].tolist() == [2, 3, 4]
+    for name in ref:
+        assert res.values[name].shape == (2, 3, 3)
+        np.testing.assert_allclose(res.values[name], ref[name], rtol=10 * RTOL32)
+
+
+def test_vectorize_false_agrees():
+    seeds = _seeds(2)
+    a = tl.sweep.run(_fn, GRID, seeds=seeds)
+    b = tl.sweep.run(_fn, GRID, seeds=seeds, vectorize=False)
+    for name in a.values:
+        np.testing.assert_allclose(a.values[name], b.values[name], rtol=10 * RTOL32)
+
+
+class _Out(NamedTuple):
+    first: jax.Array
+    second: jax.Array
+
+
+def test_scalar_and_namedtuple_outputs_and_empty_grid():
+    res = tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)).sum(), {"n": [1, 2]}, seeds=_seeds(4))
+    assert list(res.values) == ["value"] and res.values["value"].shape == (2, 4)
+    res = tl.sweep.run(lambda key: _Out(jax.random.uniform(key), jnp.float32(2.0)), {}, seeds=_seeds(2))
+    assert sorted(res.values) == ["first", "second"] and res.values["second"].tolist() == [2.0, 2.0]
+
+
+def test_cache_round_trip(tmp_path):
+    path = tmp_path / "sweep.npz"
+    seeds = _seeds()
+    first = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["grid"] == {"n": [5, 17], "d": [2, 3, 4]} and meta["complete"] is True
+    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("_fn")
+    assert meta["seeds"] == np.asarray(jax.random.key_data(seeds)).tolist()
+
+    def boom(key, n, d):
+        raise AssertionError("a complete cache must be loaded, not recomputed")
+
+    again = tl.sweep.run(boom, GRID, seeds=seeds, cache=path)
+    for name in first.values:
+        np.testing.assert_array_equal(again.values[name], first.values[name])
+    assert again.metadata["date"] == meta["date"]
+
+
+def test_cache_refuses_other_grid_or_seeds(tmp_path):
+    path = tmp_path / "sweep.npz"
+    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    with pytest.raises(ValueError, match="different grid"):
+        tl.sweep.run(_fn, {"n": [5, 18], "d": [2, 3, 4]}, seeds=_seeds(), cache=path)
+    with pytest.raises(ValueError, match="different seeds"):
+        tl.sweep.run(_fn, GRID, seeds=_seeds(seed=1), cache=path)
+    with pytest.raises(ValueError, match="different seeds"):
+        tl.sweep.run(_fn, GRID, seeds=_seeds(4), cache=path)
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
+    path = tmp_path / "resume.npz"
+    seeds = _seeds()
+    n_points = 6
+    fail_at = 4  # the 4th grid point raises; points 1..3 are finished and saved
+    calls = []
+
+    def flaky(key, n, d):
+        calls.append((n, d))  # called once per grid point (tracing under vmap)
+        if len(calls) == fail_at:
+            raise RuntimeError("interrupted")
+        return _fn(key, n, d)
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
+    assert json.loads(path.with_suffix(".json").read_text())["complete"] is False
+    with np.load(path) as data:
+        assert int(data["__done__"].sum()) == fail_at - 1
+    calls.clear()
+    resumed = tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
+    assert len(calls) == n_points - (fail_at - 1)
+    fresh = tl.sweep.run(_fn, GRID, seeds=seeds)
+    for name in fresh.values:
+        np.testing.assert_array_equal(resumed.values[name], fresh.values[name])
+    assert json.loads(path.with_suffix(".json").read_text())["complete"] is True
+
+
+def test_progress_bar(capsys):
+    tl.sweep.run(_fn, {"n": [3], "d": [2]}, seeds=_seeds(1), progress=True)
+    assert "sweep" in capsys.readouterr().err
+    tl.sweep.run(_fn, {"n": [3], "d": [2]}, seeds=_seeds(1), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+_SHARD_SCRIPT = textwrap.dedent(
+    """
+    import json, jax, jax.numpy as jnp, numpy as np
+    import taylorlib as tl
+
+    def fn(key, n, d):
+        x = jax.random.normal(key, (n, d))
+        return {"mean_sq": jnp.mean(x**2), "top": jnp.linalg.norm(x.T @ x / n)}
+
+    seeds = jax.random.split(jax.random.key(0), 5)  # odd: padded to 6 over 2 devices
+    grid = {"n": [5, 17], "d": [2, 3]}
+    sharded = tl.sweep.run(fn, grid, seeds=seeds)
+    plain = tl.sweep.run(fn, grid, seeds=seeds, shard=False)
+    print(json.dumps({"devices": jax.device_count(),
+                      "sharded": {k: v.tolist() for k, v in sharded.values.items()},
+                      "plain": {k: v.tolist() for k, v in plain.values.items()}}))
+    """
+)
+
+
+def test_sharded_and_unsharded_sweeps_agree():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHARD_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 2
+    single = tl.sweep.run(_fn, {"n": [5, 17], "d": [2, 3]}, seeds=_seeds(5))  # this process: one device
+    for name in ("mean_sq", "top"):
+        np.testing.assert_array_equal(np.array(out["sharded"][name]), np.array(out["plain"][name]))
+        np.testing.assert_allclose(np.array(out["sharded"][name]), single.values[name], rtol=10 * RTOL32)
+
+
+def test_bad_inputs(tmp_path):
+    seeds = _seeds(2)
+    with pytest.raises(TypeError, match="static Python ints"):
+        tl.sweep.run(_fn, {"n": [5.0], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="static Python ints"):
+        tl.sweep.run(_fn, {"n": [jnp.int32(5)], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="grid"):
+        tl.sweep.run(_fn, [("n", [5])], seeds=seeds)
+    with pytest.raises(TypeError, match="grid"):
+        tl.sweep.run(_fn, {"n": 5, "d": [2]}, seeds=seeds)
+    with pytest.raises(ValueError, match="non-empty"):
+        tl.sweep.run(_fn, {"n": [], "d": [2]}, seeds=seeds)
+    with pytest.raises(ValueError, match="axis names"):
+        tl.sweep.run(_fn, {"key": [1]}, seeds=seeds)
+    with pytest.raises(TypeError, match="seeds"):
+        tl.sweep.run(_fn, GRID, seeds=3)
+    with pytest.raises(TypeError, match="seeds"):
+        tl.sweep.run(_fn, GRID, seeds=jnp.arange(3))
+    with pytest.raises(ValueError, match="cache"):
+        tl.sweep.run(_fn, GRID, seeds=seeds, cache=tmp_path / "x.pkl")
+    with pytest.raises(ValueError, match="scalars"):
+        tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3]}, seeds=seeds)
+    with pytest.raises(TypeError, match="fn"):
+        tl.sweep.run(None, GRID, seeds=seeds)
+
+
+# --- thresholds and exponents ---------------------------------------------------------------------
+
+
+def test_crossing_point_exact_on_power_laws():
+    ns = np.geomspace(8, 8000, 13)
+    for c, a, tau in [(5.0, 1.0, 0.02), (30.0, 0.5, 0.7), (2.0, 2.0, 1e-4)]:
+        n_star = float(tl.sweep.crossing_point(ns, c * ns**-a, tau))
+        np.testing.assert_allclose(n_star, (c / tau) ** (1 / a), rtol=1e-12)
+
+
+def test_crossing_point_batched_and_out_of_range():
+    ns = np.array([1.0, 10.0, 100.0])
+    errors = np.array([[1.0, 0.1, 0.01], [0.5, 0.4, 0.3], [0.01, 0.005, 0.001], [1.0, 0.01, 0.5]])
+    out = tl.sweep.crossing_point(ns, errors, 0.1)
+    assert out.shape == (4,)
+    np.testing.assert_allclose(out[0], 10.0, rtol=1e-12)  # exactly at a grid point
+    assert np.isnan(out[1]) and np.isnan(out[2])  # never crosses / already below at the first n
+    np.testing.assert_allclose(out[3], 10**0.5, rtol=1e-12)  # the *first* crossing: 1 -> 0.01 over a decade
+
+
+def test_fit_exponent_recovers_exponents_with_per_d_grids():
+    ds = np.array([10.0, 20.0, 40.0, 80.0])
+    for alpha in (1.0, 2.0, 3.0):
+        ns = np.outer(ds, np.geomspace(0.01, 100, 21)) ** alpha  # a grid per d, scaled like d^alpha
+        errors = (ds[:, None] ** alpha / ns) ** 0.8
+        fit = tl.sweep.fit_exponent(ns, errors, 0.3, ds)
+        n_exact = 0.3 ** (-1 / 0.8) * ds**alpha
+        np.testing.assert_allclose(fit.n_star, n_exact, rtol=1e-10)
+        assert abs(fit.exponent - alpha) < 1e-10
+        np.testing.assert_allclose(fit.prefactor, 0.3 ** (-1 / 0.8), rtol=1e-9)
+
+
+def test_fit_exponent_skips_non_crossing_curves_and_needs_two():
+    ns = np.geomspace(1, 1e4, 9)
+    ds = np.array([2.0, 4.0, 8.0])
+    errors = np.stack([ds[0] / ns, ds[1] / ns, np.ones_like(ns)])
+    fit = tl.sweep.fit_exponent(ns, errors, 0.05, ds)
+    assert np.isnan(fit.n_star[2]) and abs(fit.exponent - 1.0) < 1e-10
+    with pytest.raises(ValueError, match="at least two curves"):
+        tl.sweep.fit_exponent(ns, errors[1:], 0.05, ds[1:])
+    single = tl.sweep.fit_exponent(ns, errors[0], 0.05)
+    assert single.n_star.shape == (1,) and np.isnan(single.exponent)
+
+
+def test_threshold_bad_inputs():
+    ns = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="increasing"):
+        tl.sweep.crossing_point(np.array([1.0, 3.0, 2.0]), np.ones(3), 0.5)
+    with pytest.raises(ValueError, match="positive"):
+        tl.sweep.crossing_point(ns, np.array([1.0, 0.0, 0.5]), 0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        tl.sweep.crossing_point(ns, np.ones(3), 0.0)
+    with pytest.raises(ValueError, match="ns must have"):
+        tl.sweep.crossing_point(ns[:2], np.ones(3), 0.5)
+    with pytest.raises(ValueError, match="k >= 2"):
+        tl.sweep.crossing_point(ns[:1], np.ones(1), 0.5)
+    with pytest.raises(ValueError, match="ds must have shape"):
+        tl.sweep.fit_exponent(ns, np.ones((2, 3)), 0.5, np.array([1.0, 2.0, 3.0]))
+
+
+def test_load(tmp_path):
+    path = tmp_path / "s.npz"
+    res = tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    back = tl.sweep.load(path)
+    assert back.n_seeds == 3 and {k: v.tolist() for k, v in back.axes.items()} == GRID
+    for name in res.values:
+        np.testing.assert_array_equal(back.values[name], res.values[name])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tl.sweep.load(tmp_path / "missing.npz")
+
+
+def test_load_refuses_incomplete(tmp_path):
+    path = tmp_path / "partial.npz"
+
+    def fail_on_big(key, n, d):
+        if n == 17:
+            raise RuntimeError("stop")
+        return _fn(key, n, d)
+
+    with pytest.raises(RuntimeError):
+        tl.sweep.run(fail_on_big, GRID, seeds=_seeds(), cache=path)
+    with pytest.raises(ValueError, match="incomplete"):
+        tl.sweep.load(path)
