@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from ._checks import as_float_array, check_finite, check_positive
+from ._checks import as_float_array, check_finite, check_positive, is_tracer
 from .typing import Array, Float
 
 __all__ = ["krr", "krr_weights"]
@@ -58,6 +58,11 @@ def krr_weights(
     ridge = check_positive(ridge, "ridge", allow_zero=True)
     check_finite(K, "K_train")
     check_finite(y, "y_train")
+    traced = is_tracer(K) or is_tracer(y) or is_tracer(ridge)
+    if traced:
+        # Under jit/vmap the host-side checks below are impossible; the solve itself is unchanged and a
+        # non-PSD K then shows up as NaN in the result (documented).
+        return _solve(K, y, jnp.asarray(ridge, dtype=K.dtype))
     scale = float(jnp.max(jnp.abs(K))) if K.size else 1.0
     if float(jnp.max(jnp.abs(K - K.T))) > 1e-4 * max(scale, 1e-30):
         raise ValueError("K_train must be symmetric (K == K.T up to round-off)")

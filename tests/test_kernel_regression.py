@@ -150,3 +150,15 @@ def test_non_finite_input_is_rejected():
         tl.kernel_regression.krr(K.at[0, 0].set(jnp.nan), y, Kt)
     with pytest.raises(ValueError, match="y_train"):
         tl.kernel_regression.krr(K, y.at[0].set(jnp.inf), Kt)
+
+
+def test_krr_works_under_jit_and_vmap():
+    """Sweeps vmap KRR over seeds and ridges: the host-side checks must not break tracing."""
+    x = tl.data.sphere(jax.random.key(0), 20, 4)
+    y = x[:, 0]
+    K = tl.kernels.ntk(x)
+    eager = tl.kernel_regression.krr(K, y, K, ridge=1e-3)
+    jitted = jax.jit(lambda K, y, r: tl.kernel_regression.krr(K, y, K, ridge=r))(K, y, 1e-3)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
+    batched = jax.vmap(lambda r: tl.kernel_regression.krr_weights(K, y, r))(jnp.array([1e-3, 1e-1]))
+    np.testing.assert_allclose(batched[0], tl.kernel_regression.krr_weights(K, y, 1e-3), rtol=1e-5, atol=1e-6)
