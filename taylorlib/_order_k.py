@@ -364,6 +364,10 @@ def coupling_error(
     sum per neuron. With ``key`` and ``num_draws >= 1`` the full network is also averaged over that many
     draws, a Monte Carlo cross-check (``error_mc``, ``mc_stderr``).
 
+    Precision: the expectation is a k-th finite difference of :math:`\sigma`, which also differentiates the
+    round-off of :math:`\sigma`'s float32 evaluation. With float32 inputs expect a relative bias of ~2% at
+    ``m = 1e5, k = 3`` and up to 2x for ``k = 5, m = 1e6``; pass float64 arrays (x64 enabled) for such runs.
+
     Args:
         params0: params of a paired :func:`taylorlib.nets.two_layer` (``symmetric=True``), ``{"W": (m, d),
             "a": (m,)}``; any two-layer params when ``k = 2``.
@@ -389,10 +393,10 @@ def coupling_error(
         >>> net = tl.nets.two_layer(2000, activation="smooth_relu2")
         >>> p0 = net.init(jax.random.key(0), 10)
         >>> x = tl.data.sphere(jax.random.key(1), 50, 10)
-        >>> v = tl.data.sphere(jax.random.key(2), 1, 10)[0] / 10**0.5      # a unit direction
-        >>> W = (p0["a"] > 0)[:, None] * 2000 ** (-1 / 6) * v[None, :]    # coherent, ||w_r|| ~ m^(-1/6)
+        >>> v = jax.numpy.eye(10)[0]                                    # a unit direction
+        >>> W = (p0["a"] > 0)[:, None] * 2000 ** (-1 / 6) * v[None, :]  # coherent, ||w_r|| ~ m^(-1/6)
         >>> res = tl.randomize.coupling_error(p0, W, x, activation="smooth_relu2", k=3)
-        >>> bool(res.error < 0.05), bool(res.rms_fk > 0.05)
+        >>> bool(res.error < 0.05), bool(res.spread > 1.0)  # the mean couples, a single draw does not
         (True, True)
 
     References:
