@@ -170,3 +170,16 @@ def test_notebooks_use_only_public_names(nb):
 def test_cached_data_is_small():
     for f in (ROOT / "book" / "data").glob("*.npz"):
         assert f.stat().st_size < 1_000_000, f"{f.name} is larger than 1 MB"
+
+
+def test_readme_research_example_runs():
+    """The "Cite and reuse" example (custom mlp, quadratic model, QuadNTK, training, Lanczos) runs as written."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Cite and reuse", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(code.strip().splitlines()) <= 22
+    namespace: dict = {}
+    exec(compile(code.replace("print(", "_ = ("), "README-research", "exec"), namespace)
+    spectrum = namespace["spectrum"]
+    assert spectrum.eigvals.shape == (30,)
+    assert bool((spectrum.eigvals[1:] >= spectrum.eigvals[:-1]).all())
