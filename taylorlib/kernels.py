@@ -69,11 +69,43 @@ def _unit_rows(x):
     return jnp.where(norm > 0, x / jnp.where(norm > 0, norm, 1.0), 0.0)
 
 
-@jax.jit
-def _unit_gram(x1, x2):
+#: Abramowitz & Stegun 4.4.46: :math:`\arccos a = \sqrt{1-a}\,\sum_i c_i a^i` on :math:`[0, 1]`, with
+#: absolute error at most 2e-8 (below float32 round-off).
+_ACOS_COEFFS = (
+    1.5707963050,
+    -0.2145988016,
+    0.0889789874,
+    -0.0501743046,
+    0.0308918810,
+    -0.0170881256,
+    0.0066700901,
+    -0.0012624911,
+)
+
+
+def _arccos(rho):
+    """arccos on [-1, 1]: in float32 by a polynomial (XLA:CPU's ``jnp.arccos`` is ~40x slower on large
+    matrices), in float64 by ``jnp.arccos`` (the polynomial's 2e-8 would dominate the round-off)."""
+    if rho.dtype != jnp.float32:
+        return jnp.arccos(rho)
+    a = jnp.abs(rho)
+    poly = functools.reduce(lambda acc, c: acc * a + c, _ACOS_COEFFS[::-1])
+    half = jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * poly
+    return jnp.where(rho >= 0, half, jnp.pi - half)
+
+
+@functools.partial(jax.jit, static_argnames=("same",))
+def _unit_gram(x1, x2, same):
     u1, u2 = _unit_rows(x1), _unit_rows(x2)
     rho = jnp.clip(u1 @ u2.T, -1.0, 1.0)
-    return u1, u2, rho, jnp.arccos(rho)
+    close = jnp.abs(rho) > 1.0 - _COLLINEAR
+    theta = _arccos(rho)
+    if same:  # a row and itself: the angle is exactly 0 (unless the row is zero: pi/2)
+        eye = jnp.eye(rho.shape[0], dtype=bool)
+        nonzero = jnp.any(x1 != 0, axis=1)
+        theta = jnp.where(eye, jnp.where(nonzero, 0.0, jnp.pi / 2)[:, None], theta)
+        close = close & ~eye
+    return u1, u2, rho, theta, jnp.sum(close)
 
 
 def _angles(x1, x2):
@@ -81,17 +113,20 @@ def _angles(x1, x2):
 
     ``arccos`` of the Gram loses half the digits for (anti)collinear pairs (arccos(1 - eps) ~ sqrt(2 eps),
     ~3e-4 in float32, which lowered the relu NTK diagonal by ~1e-4 relative, like a negative ridge).
-    Pairs with :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (the diagonal, duplicates) are recomputed with
+    The diagonal of a symmetric kernel (``x2 is x1``) is set to 0 exactly. Any other pair with
+    :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (duplicates, near-duplicates) is recomputed on the host with
     Kahan's :math:`\theta = 2\,\mathrm{atan2}(|\hat x - \hat x'|, |\hat x + \hat x'|)`, exact to the
-    round-off of the unit vectors. Under ``jit`` (traced inputs) the plain ``arccos`` is returned. A zero
-    row has angle pi/2 with every row.
+    round-off of the unit vectors; when there is none, only a count leaves the device. Under ``jit``
+    (traced inputs) the polynomial ``arccos`` is returned. A zero row has angle pi/2 with every row.
     """
-    u1, u2, rho, theta = _unit_gram(x1, x2)
-    if is_tracer(rho):
+    same = x2 is x1
+    u1, u2, rho, theta, n_close = _unit_gram(x1, x2, same=same)
+    if is_tracer(rho) or int(n_close) == 0:
         return theta
-    rows, cols = np.nonzero(np.abs(np.asarray(rho)) > 1.0 - _COLLINEAR)
-    if rows.size == 0:
-        return theta
+    mask = np.abs(np.asarray(rho)) > 1.0 - _COLLINEAR
+    if same:
+        np.fill_diagonal(mask, False)
+    rows, cols = np.nonzero(mask)
     v1, v2 = np.asarray(u1), np.asarray(u2)
     theta = np.array(theta)
     step = max(1, _PAIR_BLOCK // max(v1.shape[1], 1))
@@ -113,6 +148,28 @@ def _relu_from_angles(j, s11, s22, theta):
         norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
         return norms * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta)) / (2 * jnp.pi)
     return (jnp.pi - theta) / (2 * jnp.pi)
+
+
+@functools.partial(jax.jit, static_argnames=("same", "blocks"))
+def _relu_ntk(x1, x2, same, blocks):
+    r"""The relu NTK in one fused pass, with :math:`\cos\theta = \rho` and :math:`\sin\theta = \sqrt{1-\rho^2}`
+    (XLA:CPU's sin and cos are slow), plus the number of (anti)collinear off-diagonal pairs, for which this
+    pass is not accurate and :func:`ntk` falls back to the angles of :func:`_angles`."""
+    s11, s22, s12 = _covariances(x1, x2)
+    rho = jnp.clip(_unit_rows(x1) @ _unit_rows(x2).T, -1.0, 1.0)
+    close = jnp.abs(rho) > 1.0 - _COLLINEAR
+    theta, cos, sin = _arccos(rho), rho, jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
+    if same:  # a nonzero row and itself: theta = 0 exactly (a zero row keeps rho = 0, theta = pi/2)
+        diag = jnp.eye(rho.shape[0], dtype=bool) & jnp.any(x1 != 0, axis=1)[:, None]
+        theta, cos, sin = jnp.where(diag, 0.0, theta), jnp.where(diag, 1.0, cos), jnp.where(diag, 0.0, sin)
+        close = close & ~jnp.eye(rho.shape[0], dtype=bool)
+    K = jnp.zeros_like(rho)
+    if "W" in blocks:
+        K = K + (x1 @ x2.T) * (jnp.pi - theta) / (2 * jnp.pi)
+    if "a" in blocks:
+        norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
+        K = K + norms * (sin + (jnp.pi - theta) * cos) / (2 * jnp.pi)
+    return K, jnp.sum(close)
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -278,6 +335,10 @@ def ntk(
     """
     trainable = check_trainable(trainable)
     x1, x2 = check_pair(x1, x2)
+    if _act.get(activation).name == "relu":  # fast path unless some off-diagonal pairs are collinear
+        K, n_close = _relu_ntk(x1, x2, same=x2 is x1, blocks=tuple(trainable))
+        if is_tracer(n_close) or int(n_close) == 0:
+            return K
     K = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=x1.dtype)
     if "W" in trainable:
         K = K + (x1 @ x2.T) * dual(x1, x2, activation=activation, k=1)
