@@ -110,3 +110,32 @@ def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
             raise ValueError(
                 f"{name_b} leaf shape {jnp.shape(lb)} does not match {name_a} leaf shape {jnp.shape(la)}"
             )
+
+
+def check_callable(fn: Any, name: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+
+
+def check_key(key: Any, name: str = "key") -> None:
+    """Raise TypeError unless ``key`` is a PRNG key (typed ``jax.random.key`` or a legacy uint32 pair)."""
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return
+    if dtype == jnp.uint32 and shape is not None and tuple(shape)[-1:] == (2,):
+        return
+    raise TypeError(
+        f"{name} must be a PRNG key, e.g. jax.random.key(0), got {type(key).__name__}"
+        + (f" of dtype {dtype}" if dtype is not None else "")
+    )
+
+
+def check_float_leaves(tree: Any, name: str, allow_int: bool = False) -> None:
+    """Raise unless every leaf of ``tree`` is real floating (ints too if ``allow_int``) and finite."""
+    for leaf in jax.tree_util.tree_leaves(tree):
+        dtype = jnp.result_type(leaf)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(f"{name} must be real floating point, got a leaf of dtype {dtype}")
+        if not jnp.issubdtype(dtype, jnp.floating) and not (allow_int and jnp.issubdtype(dtype, jnp.integer)):
+            raise TypeError(f"{name} must be floating point, got a leaf of dtype {dtype}")
+        check_finite(leaf, name)

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import activations as _act
-from ._checks import as_float_array, check_finite, check_int, check_pair, check_x
+from ._checks import as_float_array, check_finite, check_int, check_key, check_pair, check_x
 from .typing import Array, Float, Params, PRNGKeyArray
 
 __all__ = ["OrderKLaws", "CouplingError", "order_k_laws", "order_k", "coupling_error", "order_k_ntk"]
@@ -214,6 +214,7 @@ def order_k(key: PRNGKeyArray, W: Float[Array, "m d"], k: int) -> Float[Array, "
         Bai & Lee 2020 (arXiv:1910.01619).
     """
     k = check_int(k, "k", minimum=1)
+    check_key(key)
     W = _check_W(W)
     m = W.shape[0]
     _check_even(m, k, "W")

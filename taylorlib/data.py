@@ -25,7 +25,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_float_array, check_choice, check_int
+from ._checks import as_float_array, check_choice, check_int, check_key, check_x, is_tracer
 from .typing import Array, Float, PRNGKeyArray
 
 __all__ = [
@@ -52,6 +52,7 @@ def sphere(key: PRNGKeyArray, n: int, d: int) -> Float[Array, "n d"]:
     """
     n = check_int(n, "n", minimum=0)
     d = check_int(d, "d", minimum=1)
+    check_key(key)
     return _sphere(key, n, d)
 
 
@@ -72,6 +73,7 @@ def gaussian(key: PRNGKeyArray, n: int, d: int) -> Float[Array, "n d"]:
     """
     n = check_int(n, "n", minimum=0)
     d = check_int(d, "d", minimum=1)
+    check_key(key)
     return jax.random.normal(key, (n, d))
 
 
@@ -144,9 +146,14 @@ def zonal_harmonic(x: Float[Array, "n d"], beta: Float[Array, " d"], k: int) -> 
         >>> round(float(jnp.mean(tl.data.zonal_harmonic(x, beta, 2) ** 2)), 1)
         1.0
     """
-    x = as_float_array(x, "x")
+    x = check_x(x, "x")
     d = x.shape[-1]
-    beta = jnp.asarray(beta) / jnp.linalg.norm(beta)
+    beta = as_float_array(beta, "beta")
+    if beta.shape != (d,):
+        raise ValueError(f"beta must have shape (d,) = ({d},) to match x, got {tuple(beta.shape)}")
+    if not is_tracer(beta) and not float(jnp.linalg.norm(beta)) > 0:
+        raise ValueError("beta must be a nonzero direction (it is normalized to unit length), got norm 0")
+    beta = beta / jnp.linalg.norm(beta)
     t = (x @ beta) / math.sqrt(d)
     return math.sqrt(harmonic_dimension(d, k)) * gegenbauer(t, k, d)
 
@@ -218,6 +225,10 @@ def staircase(
     if len(weights) != len(degrees):
         raise ValueError(f"weights must have len(degrees) = {len(degrees)} entries, got {len(weights)}")
     w = jnp.asarray(weights, dtype=float)
+    if not bool(jnp.all(jnp.isfinite(w))) or not float(jnp.linalg.norm(w)) > 0:
+        raise ValueError(
+            f"weights must be finite and not all zero (they are normalized), got {tuple(weights)}"
+        )
     w = w / jnp.linalg.norm(w)
     q, _ = jnp.linalg.qr(jax.random.normal(key, (d, len(degrees))))
     betas = q.T  # (r, d) orthonormal rows
@@ -230,7 +241,7 @@ def staircase(
     comps = tuple(piece(j, k) for j, k in enumerate(degrees))
 
     def fn(x):
-        x = as_float_array(x, "x")
+        x = check_x(x, "x", d=d)
         return sum(w[j] * c(x) for j, c in enumerate(comps))
 
     return Target(

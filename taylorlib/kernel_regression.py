@@ -51,6 +51,8 @@ def krr_weights(
     y = as_float_array(y_train, "y_train")
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"K_train must be a square (n, n) matrix, got shape {tuple(K.shape)}")
+    if K.shape[0] == 0:
+        raise ValueError(f"K_train must have at least one training point, got shape {tuple(K.shape)}")
     if y.ndim not in (1, 2) or y.shape[0] != K.shape[0]:
         raise ValueError(
             f"y_train must have shape (n,) or (n, k) with n = {K.shape[0]}, got {tuple(y.shape)}"
@@ -106,4 +108,5 @@ def krr(
         raise ValueError(
             f"K_test_train must have shape (t, {alpha.shape[0]}) to match K_train, got {tuple(Kt.shape)}"
         )
+    check_finite(Kt, "K_test_train")
     return Kt @ alpha

@@ -32,7 +32,14 @@ import jax
 import jax.numpy as jnp
 
 from . import _tree
-from ._checks import as_float_array, check_int, check_positive, check_same_structure
+from ._checks import (
+    as_float_array,
+    check_float_leaves,
+    check_int,
+    check_key,
+    check_positive,
+    check_same_structure,
+)
 from .typing import Array, Float, Params, PRNGKeyArray
 
 __all__ = [
@@ -82,9 +89,18 @@ class Stationarity(NamedTuple):
     min_eigenvalue: Array
 
 
-def _check_loss(loss: Any) -> None:
+def _check_loss(loss: Any, params: Any = None) -> None:
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+    if params is not None:
+        # shape-only evaluation: works on tracers too, so jit/vmap callers are unaffected
+        out = jax.eval_shape(loss, params)
+        if getattr(out, "shape", None) != ():
+            raise ValueError(
+                f"loss must return a scalar of shape (), got shape {getattr(out, 'shape', None)}"
+            )
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(f"loss must return a real floating scalar, got dtype {out.dtype}")
 
 
 def hvp(loss: Callable[[Params], Float[Array, ""]], params: Params, v: Params) -> Params:
@@ -106,8 +122,8 @@ def hvp(loss: Callable[[Params], Float[Array, ""]], params: Params, v: Params) -
         >>> tl.landscape.hvp(loss, jnp.ones(2), jnp.array([1.0, 0.0])).tolist()
         [2.0, 1.0]
     """
-    _check_loss(loss)
     check_same_structure(params, v, "params", "v")
+    _check_loss(loss, params)
     return jax.jvp(jax.grad(loss), (params,), (v,))[1]
 
 
@@ -138,7 +154,8 @@ def hessian(
         >>> tl.landscape.hessian(loss, {"a": jnp.array(1.0), "b": jnp.array(2.0)}).tolist()
         [[4.0, 2.0], [2.0, 0.0]]
     """
-    _check_loss(loss)
+    check_float_leaves(params, "params")
+    _check_loss(loss, params)
     max_params = check_int(max_params, "max_params", minimum=1)
     flat, unravel = _tree.tree_ravel(params)
     p = flat.shape[0]
@@ -225,11 +242,13 @@ def lanczos(
         >>> round(float(jnp.abs(spec.eigvecs[0, 0])), 4)   # lowest Ritz vector = e_1 (up to sign)
         1.0
     """
-    _check_loss(loss)
     k = check_int(num_iter, "num_iter", minimum=1)
     p = _tree.tree_size(params)
     if p == 0:
         raise ValueError("params has no entries")
+    check_float_leaves(params, "params")
+    _check_loss(loss, params)
+    check_key(key)
     if k > p:
         warnings.warn(
             f"num_iter = {k} is larger than the parameter count p = {p}; using num_iter = {p}",
@@ -273,6 +292,7 @@ def stationarity(
         >>> round(float(s.grad_norm), 4), round(float(s.min_eigenvalue), 4)
         (1.0, 2.0)
     """
+    _check_loss(loss, params)
     g = jax.grad(loss)(params)
     return Stationarity(_tree.tree_norm(g), min_eigenvalue(loss, params, key, num_iter))
 
@@ -357,7 +377,9 @@ def sign_averaged_curvature(
     _check_loss(loss)
     W = as_float_array(W, "W")
     D = as_float_array(direction, "direction")
-    if W.ndim < 1 or W.shape != D.shape:
+    if W.ndim < 1:
+        raise ValueError(f"W must have a leading (neuron) axis, shape (m, ...), got shape {tuple(W.shape)}")
+    if W.shape != D.shape:
         raise ValueError(f"direction must have the shape of W {tuple(W.shape)}, got {tuple(D.shape)}")
     m = W.shape[0]
     expand = (slice(None),) + (None,) * (W.ndim - 1)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from . import activations as _act
-from ._checks import check_int, check_x
+from ._checks import check_int, check_key, check_x
 from .typing import Array, Float, Model, PRNGKeyArray
 
 __all__ = ["two_layer", "mlp", "preactivations"]
@@ -38,6 +38,9 @@ def preactivations(W: Float[Array, "m d"], x: Float[Array, "n d"]) -> Float[Arra
         >>> tl.nets.preactivations(jnp.eye(2), jnp.array([[1.0, 2.0]])).tolist()
         [[1.0, 2.0]]
     """
+    if jnp.ndim(W) != 2:
+        raise ValueError(f"W must be 2-D with shape (m, d), got shape {tuple(jnp.shape(W))}")
+    x = check_x(x, "x", d=jnp.shape(W)[1])
     return x @ W.T
 
 
@@ -75,6 +78,7 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
 
     def init(key: PRNGKeyArray, input_dim: int) -> dict:
         d = check_int(input_dim, "input_dim", minimum=1)
+        check_key(key)
         k_w, k_a = jax.random.split(key)
         if symmetric:
             half = jax.random.normal(k_w, (m // 2, d)) / math.sqrt(d)
@@ -89,6 +93,10 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
         W, a = params["W"], params["a"]
         x = check_x(x, "x", d=W.shape[-1])
         m = W.shape[0]
+        if jnp.shape(a) != (m,):
+            raise ValueError(
+                f"params['a'] must have shape (m,) = ({m},) like params['W'], got {jnp.shape(a)}"
+            )
         if m % 2:
             return act(x @ W.T) @ a / math.sqrt(m)
         # Two half-width sums of identical shape: with the symmetric init the second half is the first
@@ -130,6 +138,7 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
 
     def init(key: PRNGKeyArray, input_dim: int) -> dict:
         d = check_int(input_dim, "input_dim", minimum=1)
+        check_key(key)
         keys = jax.random.split(key, 2 * len(ws) + 1)
         dims = (d,) + ws
         hidden = []

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from . import _tree
 from . import activations as _act
-from ._checks import check_choice, check_int, check_pair
+from ._checks import check_choice, check_float_leaves, check_int, check_pair
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["empirical_ntk", "ntk_vp", "two_layer_ntk"]
@@ -194,6 +194,7 @@ def empirical_ntk(
         raise TypeError(f"apply must be callable, got {type(apply).__name__}")
     same = x2 is None
     x1, x2 = check_pair(x1, x2)
+    check_float_leaves(params, "params")
     p = _tree.tree_size(params)
     if chunk_size is None:
         chunk = max(1, _MAX_BLOCK // max(p, 1))
@@ -289,5 +290,6 @@ def two_layer_ntk(
         )
     same = x2 is None
     x1, x2 = check_pair(x1, x2, d=W.shape[1])
+    check_float_leaves(params, "params")
     act = _act.get(activation)
     return _two_layer_ntk(params, x1, x2, act=act, trainable=check_trainable(trainable), same=same)

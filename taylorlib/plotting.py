@@ -45,6 +45,15 @@ def set_theme() -> None:
     )
 
 
+def _real_array(v: Any, name: str) -> np.ndarray:
+    if np.iscomplexobj(v):
+        raise TypeError(f"{name} must be real, got a complex array")
+    try:
+        return np.asarray(v, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of real numbers, got {v!r}") from err
+
+
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of ``log y`` against ``log x``.
 
@@ -56,8 +65,7 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
         >>> round(tl.plotting.loglog_slope([1, 4, 16], [1.0, 0.5, 0.25]), 6)  # y = x^(-1/2)
         -0.5
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x, y = _real_array(x, "x"), _real_array(y, "y")
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
         raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}")
     if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(x * y)):
@@ -76,6 +84,9 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float
     """
     import matplotlib.pyplot as plt
 
+    for name, v in (("ncols", ncols), ("nrows", nrows)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     set_theme()
     return plt.subplots(nrows, ncols, figsize=(width, height), **kw)
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from . import activations as _act
 from . import taylor as _taylor
-from ._checks import check_int, check_pair, check_positive, check_x
+from ._checks import check_finite, check_int, check_pair, check_positive, check_x
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["two_layer_terms", "quadratic_model", "quad_ntk", "to_movement", "from_movement", "learning_rate"]
@@ -48,6 +48,10 @@ def check_movement(
         raise ValueError(
             f"W (the movement) must have the shape of params0['W'] {tuple(W0.shape)}, got {tuple(jnp.shape(W))}"
         )
+    if W is not None:
+        if jnp.issubdtype(jnp.result_type(W), jnp.complexfloating):
+            raise TypeError(f"W (the movement) must be real, got dtype {jnp.result_type(W)}")
+        check_finite(W, "W")
     if x is not None:
         x = check_x(x, "x", d=W0.shape[1])
     return W0, a, x

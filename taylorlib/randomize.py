@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from . import activations as _act
-from ._checks import as_float_array, check_choice, check_int
+from ._checks import as_float_array, check_callable, check_choice, check_finite, check_int, check_key
 from .quadratic import check_movement
 from .typing import ApplyFn, Array, Float, Params, PRNGKeyArray
 
@@ -65,6 +65,8 @@ def sign_flip(key: PRNGKeyArray, W: Float[Array, "m ..."]) -> Float[Array, "m ..
     W = as_float_array(W, "W")
     if W.ndim < 1 or W.shape[0] == 0:
         raise ValueError(f"W must have a non-empty leading (neuron) axis, got shape {tuple(W.shape)}")
+    check_key(key)
+    check_finite(W, "W")
     signs = jax.random.rademacher(key, (W.shape[0],), dtype=W.dtype)
     return W * signs.reshape((-1,) + (1,) * (W.ndim - 1))
 
@@ -219,6 +221,7 @@ def expected_square_loss(
     y = as_float_array(y, "y")
     if y.shape != (x.shape[0],):
         raise ValueError(f"y must have shape (n,) = ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+    check_finite(y, "y")
     act = _act.get(activation)
     if model == "taylor":
         _act.require_order(act, 2, "the quadratic term of the randomized Taylor model")
@@ -259,6 +262,9 @@ def mc_objective(
         0.0
     """
     num_signs = check_int(num_signs, "num_signs", minimum=1)
+    check_callable(loss, "loss")
+    check_callable(apply, "apply")
+    check_key(key)
     rand = randomized_apply(apply, params0, leaves)
     keys = jax.random.split(key, num_signs)
 

@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_float_array, check_positive, is_tracer
+from ._checks import as_float_array, check_finite, check_positive, is_tracer
 from .typing import Array, Float, Params
 
 __all__ = ["norm_2p", "bai_lee", "frobenius2"]
@@ -32,6 +32,9 @@ def _check_W(W: Any) -> jax.Array:
     W = as_float_array(W, "W")
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D with shape (m, d) (one row per neuron), got shape {tuple(W.shape)}")
+    if W.shape[0] == 0:
+        raise ValueError(f"W must have at least one row (neuron), got shape {tuple(W.shape)}")
+    check_finite(W, "W")
     return W
 
 

@@ -349,6 +349,8 @@ def _result(arrays: dict, grid: dict, n_seeds: int, meta: dict) -> Sweep:
 
 def _float64(x: Any, name: str) -> np.ndarray:
     """A float64 numpy copy (exact interpolation even when JAX runs in float32)."""
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got a complex array")
     try:
         out = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -390,10 +392,12 @@ def crossing_point(ns: Sequence[float], errors: Any, threshold: float) -> np.nda
     if n.shape[-1:] != e.shape[-1:]:
         raise ValueError(f"ns must have last axis of length {e.shape[-1]} (like errors), got shape {n.shape}")
     n = np.broadcast_to(n, e.shape)
-    if np.any(n <= 0) or np.any(np.diff(n, axis=-1) <= 0):
+    if not np.all(np.isfinite(n)) or np.any(n <= 0) or np.any(np.diff(n, axis=-1) <= 0):
         raise ValueError("ns must be positive and strictly increasing")
     if not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("errors must be positive and finite (log-log interpolation)")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real | np.ndarray | jax.Array):
+        raise TypeError(f"threshold must be a positive real number, got {type(threshold).__name__}")
     tau = float(threshold)
     if not tau > 0:
         raise ValueError(f"threshold must be > 0, got {threshold!r}")

@@ -26,7 +26,14 @@ import jax
 import jax.numpy as jnp
 
 from . import _tree
-from ._checks import check_choice, check_int, check_same_structure
+from ._checks import (
+    check_callable,
+    check_choice,
+    check_finite,
+    check_float_leaves,
+    check_int,
+    check_same_structure,
+)
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["taylor_terms", "taylor_expand", "taylor_term", "linearize"]
@@ -130,6 +137,11 @@ def taylor_terms(
     if not callable(apply):
         raise TypeError(f"apply must be callable, got {type(apply).__name__}")
     check_same_structure(params0, dparams, "params0", "dparams")
+    # host-side only (skipped under tracing): inside the jitted terms the network's own checks are traced
+    check_float_leaves(params0, "params0")
+    check_float_leaves(dparams, "dparams", allow_int=True)
+    if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact):
+        check_finite(x, "x")
     fn = _compiled(apply, order, method)
     if method == "jvp":
         return fn(params0, dparams, x)
@@ -173,6 +185,7 @@ def taylor_expand(apply: ApplyFn, params0: Params, order: int, method: str = "jv
     """
     order = check_int(order, "order", minimum=0)
     method = check_choice(method, "method", _METHODS)
+    check_callable(apply, "apply")
 
     def g(params, x):
         check_same_structure(params0, params, "params0", "params")
@@ -198,6 +211,7 @@ def taylor_term(apply: ApplyFn, params0: Params, k: int, method: str = "jvp") ->
     """
     k = check_int(k, "k", minimum=0)
     method = check_choice(method, "method", _METHODS)
+    check_callable(apply, "apply")
 
     def h(params, x):
         check_same_structure(params0, params, "params0", "params")
@@ -221,6 +235,7 @@ def linearize(apply: ApplyFn, params0: Params) -> ApplyFn:
         >>> bool(jnp.allclose(lin(p0, x), net.apply(p0, x)))
         True
     """
+    check_callable(apply, "apply")
 
     def lin(params, x):
         check_same_structure(params0, params, "params0", "params")

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 
 from . import _tree
-from ._checks import check_finite, check_int, check_positive, is_tracer
+from ._checks import check_float_leaves, check_int, check_key, check_positive, is_tracer
 from .typing import Array, Float, Params, PRNGKeyArray
 
 __all__ = [
@@ -239,6 +239,18 @@ def _make_chunk(step_fn: Callable, steps: int, log_every: int, logs_per_chunk: i
     return chunk
 
 
+def _build_chunk(loss, optimizer, needs_key, steps, log_every, logs_per_chunk, monitor):
+    step_fn = make_step(loss, optimizer, needs_key=needs_key)
+    return _make_chunk(step_fn, steps, log_every, logs_per_chunk, monitor)
+
+
+#: Compiled chunks of recent :func:`fit` calls, keyed on the identity of (loss, optimizer, monitor) and the
+#: step counts: calling ``fit`` again with the same loss function reuses the compiled program instead of
+#: tracing and compiling it anew (the cache keeps up to this many losses, and what they close over, alive).
+_CHUNK_CACHE_SIZE = 16
+_cached_chunk = functools.lru_cache(maxsize=_CHUNK_CACHE_SIZE)(_build_chunk)
+
+
 def _raise_if_bad(guard: _Guard, steps: int) -> None:
     s = int(guard.step)
     if s < 0:
@@ -300,13 +312,17 @@ def fit(
     _check_optimizer(optimizer)
     steps = check_int(steps, "steps", minimum=1)
     log_every = check_int(log_every, "log_every", minimum=1)
-    for leaf in jax.tree_util.tree_leaves(params):
-        check_finite(leaf, "params")
-    step_fn = make_step(loss, optimizer, needs_key=key is not None)
+    if monitor is not None and not callable(monitor):
+        raise TypeError(f"monitor must be callable or None, got {type(monitor).__name__}")
+    check_float_leaves(params, "params")
     n_logs = math.ceil(steps / log_every)
     logs_per_chunk = math.ceil(n_logs / _TARGET_CHUNKS)
     n_chunks = math.ceil(n_logs / logs_per_chunk)
-    chunk = _make_chunk(step_fn, steps, log_every, logs_per_chunk, monitor)
+    spec = (loss, optimizer, key is not None, steps, log_every, logs_per_chunk, monitor)
+    try:
+        chunk = _cached_chunk(*spec)
+    except TypeError:  # an unhashable loss, optimizer or monitor: build (and compile) afresh
+        chunk = _build_chunk(*spec)
     zero = jnp.zeros((), jnp.int32)
     carry = (init_state(params, optimizer, key), _Guard(zero - 1, zero, jnp.zeros((), jnp.float32)))
     carry, first = chunk(carry)
@@ -423,6 +439,7 @@ def perturbed_gd(
     check_positive(radius, "radius", allow_zero=True)
     check_positive(threshold, "threshold", allow_zero=True)
     min_interval = check_int(min_interval, "min_interval", minimum=1)
+    check_key(key)
 
     def init(params: Params) -> PerturbedGDState:
         zero = jnp.zeros((), jnp.int32)
@@ -433,10 +450,15 @@ def perturbed_gd(
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         k_next, k_noise = jax.random.split(state.key)
         perturb = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
-        noise = _uniform_ball(k_noise, grads, radius)
-        updates = jax.tree_util.tree_map(
-            lambda g, z: -lr * g + jnp.where(perturb, z, jnp.zeros_like(z)), grads, noise
-        )
+        # Sample the noise only on the (rare) steps that perturb: drawing p normals every step costs
+        # more than a cheap gradient step. Same keys as sampling always, so the iterates are unchanged;
+        # with radius 0 (plain GD) the sampler is not even compiled.
+        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, grads)
+        if isinstance(radius, (int, float)) and radius == 0:
+            noise = zeros()
+        else:
+            noise = jax.lax.cond(perturb, lambda: _uniform_ball(k_noise, grads, radius), zeros)
+        updates = jax.tree_util.tree_map(lambda g, z: -lr * g + z, grads, noise)
         new = PerturbedGDState(
             k_next,
             state.count + 1,

@@ -20,3 +20,20 @@ def x64():
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+def _hypothesis_outside_the_repository() -> None:
+    """Property tests keep no example database, and hypothesis's cache (``constants/``) goes to a temp dir,
+    so running the suite never writes ``.hypothesis/`` into the checkout."""
+    import tempfile
+    from pathlib import Path
+
+    from hypothesis import settings
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "taylorlib-hypothesis")
+    settings.register_profile("taylorlib", database=None, deadline=None)
+    settings.load_profile("taylorlib")
+
+
+_hypothesis_outside_the_repository()
