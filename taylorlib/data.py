@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._checks import as_float_array, check_choice, check_int, check_key, check_x, is_tracer
 from .typing import Array, Float, PRNGKeyArray
@@ -151,7 +152,7 @@ def zonal_harmonic(x: Float[Array, "n d"], beta: Float[Array, " d"], k: int) -> 
     beta = as_float_array(beta, "beta")
     if beta.shape != (d,):
         raise ValueError(f"beta must have shape (d,) = ({d},) to match x, got {tuple(beta.shape)}")
-    if not is_tracer(beta) and not float(jnp.linalg.norm(beta)) > 0:
+    if not is_tracer(beta) and not np.linalg.norm(np.asarray(beta)) > 0:  # numpy: no tracer under jit
         raise ValueError("beta must be a nonzero direction (it is normalized to unit length), got norm 0")
     beta = beta / jnp.linalg.norm(beta)
     t = (x @ beta) / math.sqrt(d)
