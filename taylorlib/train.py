@@ -229,6 +229,9 @@ def _make_chunk(step_fn: Callable, steps: int, log_every: int, logs_per_chunk: i
 
     def log_block(carry, _):
         aux = None if monitor is None else monitor(carry[0].params)
+        if log_every == 1:  # no inner loop: a while loop per step costs more than a small step
+            carry, (loss, gnorm, step) = guarded(carry, None)
+            return carry, History(loss, gnorm, step, aux)
         carry, (loss, gnorm, step) = jax.lax.scan(guarded, carry, None, length=log_every)
         return carry, History(loss[0], gnorm[0], step[0], aux)
 
