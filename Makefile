@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 HASH := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
+# pytest-xdist workers for unit, x64 and nbval (XLA compiles on one thread, so 2 workers use 2 cores).
+JOBS ?= 2
 export PYTHONHASHSEED := 0
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 
@@ -34,13 +36,13 @@ format: $(STAMP)
 
 # Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally.
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not x64"
+	$(PY) -m pytest -q -n $(JOBS) -m "not x64"
 
 x64: $(STAMP)
-	JAX_ENABLE_X64=1 $(PY) -m pytest -q -m x64 tests
+	JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 tests
 
 nbval: $(STAMP)
-	$(PY) -m pytest -q -o addopts="-p no:cacheprovider" --nbval --nbval-current-env \
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -o addopts="-p no:cacheprovider" --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(CHAPTERS)
 
 book: $(STAMP)
