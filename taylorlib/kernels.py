@@ -155,21 +155,20 @@ def _relu_ntk(x1, x2, same, blocks):
     r"""The relu NTK in one fused pass, with :math:`\cos\theta = \rho` and :math:`\sin\theta = \sqrt{1-\rho^2}`
     (XLA:CPU's sin and cos are slow), plus the number of (anti)collinear off-diagonal pairs, for which this
     pass is not accurate and :func:`ntk` falls back to the angles of :func:`_angles`."""
-    s11, s22, s12 = _covariances(x1, x2)
-    rho = jnp.clip(_unit_rows(x1) @ _unit_rows(x2).T, -1.0, 1.0)
-    close = jnp.abs(rho) > 1.0 - _COLLINEAR
-    theta, cos, sin = _arccos(rho), rho, jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
-    if same:  # a nonzero row and itself: theta = 0 exactly (a zero row keeps rho = 0, theta = pi/2)
-        diag = jnp.eye(rho.shape[0], dtype=bool) & jnp.any(x1 != 0, axis=1)[:, None]
-        theta, cos, sin = jnp.where(diag, 0.0, theta), jnp.where(diag, 1.0, cos), jnp.where(diag, 0.0, sin)
-        close = close & ~jnp.eye(rho.shape[0], dtype=bool)
+    s11, s22, _ = _covariances(x1, x2)
+    _, _, rho, theta, n_close = _unit_gram(x1, x2, same=same)
+    # theta = 0 exactly on the diagonal of a symmetric kernel (set by _unit_gram) and for exact duplicates
+    # (which are counted in n_close and recomputed by the caller): there rho may sit a rounding below 1.
+    exact = theta == 0
+    cos = jnp.where(exact, 1.0, rho)
+    sin = jnp.where(exact, 0.0, jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0)))
     K = jnp.zeros_like(rho)
     if "W" in blocks:
         K = K + (x1 @ x2.T) * (jnp.pi - theta) / (2 * jnp.pi)
     if "a" in blocks:
         norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
         K = K + norms * (sin + (jnp.pi - theta) * cos) / (2 * jnp.pi)
-    return K, jnp.sum(close)
+    return K, n_close
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
