@@ -323,9 +323,11 @@ def fit(
     n_chunks = math.ceil(n_logs / logs_per_chunk)
     spec = (loss, optimizer, key is not None, steps, log_every, logs_per_chunk, monitor)
     try:
-        chunk = _cached_chunk(*spec)
+        hash(spec)
     except TypeError:  # an unhashable loss, optimizer or monitor: build (and compile) afresh
         chunk = _build_chunk(*spec)
+    else:
+        chunk = _cached_chunk(*spec)
     zero = jnp.zeros((), jnp.int32)
     carry = (init_state(params, optimizer, key), _Guard(zero - 1, zero, jnp.zeros((), jnp.float32)))
     carry, first = chunk(carry)
