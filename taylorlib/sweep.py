@@ -6,7 +6,8 @@ call per grid point). When several JAX devices exist the seed axis is sharded ac
 :mod:`jax.sharding` (a one-axis :class:`~jax.sharding.Mesh` and a
 :class:`~jax.sharding.NamedSharding`), so the same script scales from a laptop to a multi-device host.
 With ``cache="path.npz"`` the values are saved to ``path.npz`` after *every* grid point, with a JSON
-sidecar ``path.json`` (JAX version, grid, seeds, date, function name): a re-run loads the file
+sidecar ``path.json`` (JAX and taylorlib versions, grid, seeds, date, function name, and an optional
+``info`` such as the script's arguments): a re-run loads the file
 instead of recomputing, and an interrupted sweep resumes where it stopped.
 
 :func:`crossing_point` and :func:`fit_exponent` turn learning curves into sample complexities: the
@@ -55,8 +56,8 @@ class Sweep(NamedTuple):
             returning a bare scalar gives the single name ``"value"``.
         axes: dict ``axis name -> (len,)`` int array, in grid order.
         n_seeds: number of seeds (the last axis of every value).
-        metadata: the JSON metadata (``jax_version``, ``grid``, ``seeds`` (key data), ``date`` (UTC, when
-            the sweep completed), ``fn``, ``complete``, ``format``).
+        metadata: the JSON metadata (``jax_version``, ``taylorlib_version``, ``info``, ``grid``, ``seeds``
+            (key data), ``date`` (UTC, when the sweep completed), ``fn``, ``complete``, ``format``).
     """
 
     values: dict
@@ -119,16 +120,35 @@ def _as_dict(out: Any) -> dict[str, jax.Array]:
     return {"value": jnp.asarray(out)}
 
 
-def _metadata(fn: Callable, grid: dict, seeds: jax.Array) -> dict:
+def _metadata(fn: Callable, grid: dict, seeds: jax.Array, info: dict) -> dict:
+    from . import __version__
+
     return {
         "format": CACHE_FORMAT,
         "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
         "grid": {k: list(v) for k, v in grid.items()},
         "seeds": np.asarray(jax.random.key_data(seeds)).tolist(),
         "jax_version": jax.__version__,
+        "taylorlib_version": __version__,
+        "info": info,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "complete": False,
     }
+
+
+def _check_info(info: Any) -> dict:
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping) or not all(isinstance(k, str) for k in info):
+        raise TypeError(
+            f"info must be a dict with str keys (e.g. a script's arguments), got {type(info).__name__}"
+        )
+    try:
+        return json.loads(json.dumps(dict(info)))
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"info must be JSON-serializable (str, int, float, bool, lists, dicts): {err}"
+        ) from None
 
 
 def _paths(cache: str | os.PathLike) -> tuple[Path, Path]:
@@ -200,6 +220,7 @@ def run(
     progress: bool | None = None,
     vectorize: bool = True,
     shard: bool | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> Sweep:
     r"""Evaluate ``fn(key, **point)`` over a grid of static ints × seeds, with caching and resume.
 
@@ -217,6 +238,8 @@ def run(
         vectorize: ``False`` loops over keys in Python (for functions that are not traceable).
         shard: shard the seed axis over all devices (default: when more than one device exists).
             Seeds are padded (repeating the last key) to a multiple of the device count.
+        info: JSON-serializable description stored in the sidecar under ``"info"`` (e.g. the script
+            and its arguments); the sidecar also records the JAX and taylorlib versions.
 
     Returns:
         A :class:`Sweep` whose values have shape ``(len(axis_1), ..., len(axis_k), n_seeds)``.
@@ -245,7 +268,7 @@ def run(
     shape = tuple(len(v) for v in grid.values())
     n_seeds = seeds.shape[0]
     shard = (jax.device_count() > 1) if shard is None else bool(shard)
-    meta = _metadata(fn, grid, seeds)
+    meta = _metadata(fn, grid, seeds, _check_info(info))
     arrays: dict[str, np.ndarray] = {}
     done = np.zeros(shape, dtype=bool)
     if cache is not None:
