@@ -292,20 +292,21 @@ def test_load_refuses_incomplete(tmp_path):
 def test_cache_records_version_and_args_and_refuses_other_args(tmp_path):
     path = tmp_path / "args.npz"
     args = {"steps": 10, "lr": 0.5, "widths": (4, 8)}
-    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path, args=args)
+    grid = {"n": [5], "d": [2]}
+    tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args=args)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["taylorlib_version"] == tl.__version__
     assert meta["args"] == {"steps": 10, "lr": 0.5, "widths": [4, 8]}
     assert tl.sweep.load(path).metadata["args"]["steps"] == 10
-    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path, args=dict(args))  # same args: loads
+    tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args=dict(args))  # same args: loads
     with pytest.raises(ValueError, match="different script arguments"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path, args={**args, "steps": 11})
+        tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args={**args, "steps": 11})
     with pytest.raises(ValueError, match="different script arguments"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+        tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path)
     with pytest.raises(TypeError, match="args must be a dict"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(), args=[1, 2])
+        tl.sweep.run(_fn, grid, seeds=_seeds(), args=[1, 2])
     with pytest.raises(TypeError, match="JSON-serializable"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(), args={"f": object()})
+        tl.sweep.run(_fn, grid, seeds=_seeds(), args={"f": object()})
 
 
 # --- bootstrap intervals ----------------------------------------------------------------------------
