@@ -40,7 +40,7 @@ import optax
 import taylorlib as tl
 
 DIMS = [8, 12, 16, 24, 32]
-KERNEL_C = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
+KERNEL_C = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
 NET_C = [1, 2, 3, 4, 6, 8, 12, 16]
 DIMS3 = [8, 12, 16]
 KERNEL_C3 = [1, 2, 4, 8, 16, 32]

@@ -18,11 +18,12 @@ points):
 
 Caches record the library version and the settings ``ARGS[name]`` each sweep depends on. Usage::
 
-    .venv/bin/python experiments/lmz.py
+    .venv/bin/python experiments/lmz.py [lmz_kernel lmz_net lmz_width]
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def width_point(key, m):
     return trained(key, dataset(key, WIDTH_D, WIDTH_N), WIDTH_D, m)
 
 
-def main() -> None:
+def main(names) -> None:
+    """Run the sweeps named in ``names`` (default: all three)."""
     seeds = jax.random.split(jax.random.key(0), SEEDS)
     runs = (
         ("lmz_kernel", kernel_point, {"d": DIMS, "c": KERNEL_C}, {"vectorize": False}),
@@ -112,6 +114,8 @@ def main() -> None:
         ("lmz_width", width_point, {"m": WIDTHS}, {}),
     )
     for name, fn, grid, kw in runs:
+        if names and name not in names:
+            continue
         start = time.perf_counter()
         res = tl.sweep.run(
             fn, grid, seeds=seeds, cache=DATA / f"{name}.npz", progress=True, args=ARGS[name], **kw
@@ -123,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
