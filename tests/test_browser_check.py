@@ -149,10 +149,20 @@ def _mathjax_pages(root: Path) -> dict[str, str]:
     pages = {
         "mathjax_ok": (head, "<section id='s'><p>Inline \\(x^2\\) and</p><p>\\[\\sum_i a_i\\]</p></section>"),
         "mathjax_error": (head, "<section id='s'><p>Broken \\(x^2^3\\)</p></section>"),
+        "mathjax_wide": (
+            head + "<style>mjx-container[display='true']{overflow-x:auto}</style>",
+            "<section id='s'><p>\\["
+            + " + ".join(f"x_{{{i}}}^{{2}}" for i in range(60))
+            + "\\]</p></section>",
+        ),
     }
     for name, (h, body) in pages.items():
         _write(root, f"{name}.html", LAYOUT.format(body), head=h)
-    return {"mathjax_ok": None, "mathjax_error": "MathJax error"}
+    return {
+        "mathjax_ok": None,
+        "mathjax_error": "MathJax error",
+        "mathjax_wide": "horizontal scroll: display equation",
+    }
 
 
 @pytest.mark.browser

@@ -198,7 +198,10 @@ for (const el of main.querySelectorAll("*")) {
   if (el.closest(".headerlink, .visually-hidden, .sr-only, mjx-assistive-mml")) continue;
   const r = el.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) continue;
-  if (!seen.has(el) && getComputedStyle(el).overflowX !== "visible" && el.scrollWidth > el.clientWidth + 2) {
+  // An element whose own text is wider than it (a long line in a pre). Not for boxes holding math: MathJax's
+  // hidden assistive MathML inflates scrollWidth; equations are measured below by their SVG.
+  if (!seen.has(el) && getComputedStyle(el).overflowX !== "visible" && el.scrollWidth > el.clientWidth + 2
+      && !el.closest("span.math, mjx-container") && !el.querySelector("mjx-container")) {
     const right = el.getBoundingClientRect().right + 1;  // name the widest thing inside, if any
     const inner = Array.from(el.querySelectorAll("*")).find((d) => d.getBoundingClientRect().right > right);
     boxed(el, inner || el);
@@ -213,6 +216,16 @@ for (const el of main.querySelectorAll("*")) {
   }
   if (!seen.has(c)) boxed(c, el);
 }
+for (const c of main.querySelectorAll("mjx-container[display='true']")) {  // display equations, by their SVG
+  const svg = c.querySelector(":scope > svg");
+  if (!svg || seen.has(c)) continue;
+  const excess = Math.round(svg.getBoundingClientRect().width - c.clientWidth);
+  if (excess <= 1) continue;
+  seen.add(c);
+  const ox = getComputedStyle(c).overflowX;
+  const msg = `${describe(c)}: ${excess}px wider than its ${Math.round(c.clientWidth)}px box`;
+  (ox === "auto" || ox === "scroll" ? out.scroll : ox === "visible" ? out.overflow : out.clipped).push(msg);
+}
 out.merror = Array.from(document.querySelectorAll("mjx-merror, [data-mjx-error]"))
   .map((e) => (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 120));
 const clone = main.cloneNode(true);
@@ -226,7 +239,7 @@ const searches = Array.from(document.querySelectorAll(
 out.search_fields = searches.filter((e) => e.offsetParent !== null).length;
 out.external = performance.getEntriesByType("resource").map((e) => e.name)
   .filter((n) => !n.startsWith(location.origin) && !n.startsWith("data:"));
-const pre = main.querySelector(".cell_input pre, div.highlight pre");
+const pre = main.querySelector(".cell_input pre");  // notebook code cells
 if (pre) {
   const probe = document.createElement("span");
   probe.textContent = "0".repeat(100);
