@@ -108,7 +108,8 @@ $(BROWSER_STAMP): $(STAMP)
 	rm -f $(VENV)/.browser-*
 	touch $@
 
-# Build the book, then open every page in headless chromium (tools/browser_check.py). Installs Debian's
+# Build the book, then open every page in headless chromium (tools/browser_check.py; BROWSER_FLAGS=--allow-scroll
+# reports content that scrolls sideways inside its box without failing). Installs Debian's
 # chromium and chromium-driver if missing (as root, e.g. in CI).
 browser-check: $(BROWSER_STAMP)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
@@ -116,7 +117,7 @@ browser-check: $(BROWSER_STAMP)
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_browser_check.py
 	$(MAKE) book
-	$(PY) tools/browser_check.py
+	$(PY) tools/browser_check.py $(BROWSER_FLAGS)
 
 # Read the built book offline at http://127.0.0.1:8000 (opening _build/html/index.html directly works too).
 serve:

@@ -28,8 +28,8 @@ def _labelled(axes, n=3):
         ax.set_ylabel("relative error")
 
 
-@pytest.mark.parametrize("width", [4.0, 6.4, 8.0, 11.0, 13.0])
-@pytest.mark.parametrize("ncols", [1, 2, 3])
+@pytest.mark.parametrize("width", [4.0, 8.0, 13.0])
+@pytest.mark.parametrize("ncols", [1, 3])
 def test_legends_below_are_legible_at_display_size(width, ncols):
     fig, axes = P.new_figure(ncols=ncols, width=width)
     axes = list(axes) if ncols > 1 else [axes]

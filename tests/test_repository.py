@@ -199,3 +199,24 @@ def test_readme_research_example_runs_and_prints_what_it_says():
     assert float(ns["loss"](ns["W"])) < 0.75 * float(ns["loss"](ns["W0"]))
     assert float(ns["spectrum"].eigvals[0]) < 0 < float(ns["spectrum"].eigvals[-1])
     assert ns["spectrum"].eigvals.shape == (30,)
+
+
+def test_oldest_constraints_are_the_declared_lower_bounds():
+    """``make oldest-check`` tests exactly the lower bound of every runtime dependency (and the matching jaxlib)."""
+    pins = {}
+    for line in (ROOT / "constraints-oldest.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    bounds = {}
+    for dep in _pyproject()["project"]["dependencies"]:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)(,<[0-9.]+)?", dep.replace(" ", ""))
+        assert m, f"runtime dependency without a lower bound: {dep}"
+        bounds[m.group(1).lower()] = m.group(2)
+    from packaging.version import Version
+
+    assert set(pins) == set(bounds)
+    for name, bound in bounds.items():
+        assert Version(pins[name]) == Version(bound), f"{name}: tested {pins[name]}, declared >= {bound}"
+    assert pins["jaxlib"] == pins["jax"]
