@@ -98,7 +98,7 @@ oldest-check:
 	rm -rf $(OLDEST_VENV)
 	$(PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade pip
-	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[test]"
+	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[test,book]"
 	$(OLDEST_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i "^(jax|jaxlib|numpy|optax|jaxtyping|tqdm) "
 	$(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m "not x64 and not browser" tests
 	JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m x64 tests
