@@ -376,8 +376,8 @@ def _azll_moments() -> tuple[float, float]:
 def azll_target() -> Target:
     r"""The Allen-Zhu–Li–Liang target on normalized Gaussian inputs in :math:`\mathbb R^4`.
 
-    .. math:: F^\star(x) = \big(\sin 3x_1 + \sin 3x_2 + \sin 3x_3 - 2\big)^2\cos 7x_4,
-       \qquad x = g/\|g\|,\ g\sim\mathcal N(0, I_4),
+    .. math:: &F^\star(x) = \big(\sin 3x_1 + \sin 3x_2 + \sin 3x_3 - 2\big)^2\cos 7x_4, \\
+       &x = g/\|g\|,\ g\sim\mathcal N(0, I_4),
 
     returned standardized, :math:`(F^\star - \mu)/s`, with the mean :math:`\mu` and standard deviation
     :math:`s` under the uniform law on the unit sphere :math:`S^3` computed once by a float64
