@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     if args.only in (None, "coupling"):
         print("coupling sweep", flush=True)
-        tl.sweep.run(
+        res = tl.sweep.run(
             coupling_point,
             {"k": list(COUPLING_ORDERS), "m": list(COUPLING_WIDTHS)},
             seeds=jax.random.split(k_coupling, args.coupling_seeds),
@@ -188,11 +188,12 @@ def main(argv: list[str] | None = None) -> None:
         config = dict(
             activation=ACT, d=COUPLING_D, n=COUPLING_N, movement="unit_scale coherent, a_r = +1 half"
         )
-        _stamp(COUPLING_CACHE, args, config)
+        if "script" not in res.metadata:  # computed (or resumed) now, not loaded
+            _stamp(COUPLING_CACHE, args, config)
         print(f"  done after {time.perf_counter() - start:.0f} s", flush=True)
     if args.only in (None, "generalization"):
         print("generalization sweep", flush=True)
-        tl.sweep.run(
+        res = tl.sweep.run(
             generalization_point,
             {"d": list(GEN_DS), "j": list(GEN_J)},
             seeds=jax.random.split(k_gen, args.generalization_seeds),
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             n_test=GEN_N_TEST,
             ridges=list(RIDGES),
         )
-        _stamp(GEN_CACHE, args, config)
+        if "script" not in res.metadata:
+            _stamp(GEN_CACHE, args, config)
     print(f"finished in {time.perf_counter() - start:.0f} s", flush=True)
 
 
