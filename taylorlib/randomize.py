@@ -278,6 +278,6 @@ def mc_objective(
     return objective
 
 
-from ._order_k import CouplingError, coupling_error, order_k  # noqa: E402  (higher-order randomization)
+from ._order_k import CouplingError, coupling_error, order_k, order_k_laws  # noqa: E402  (higher-order randomization)
 
-__all__ += ["order_k", "coupling_error", "CouplingError"]
+__all__ += ["order_k", "order_k_laws", "coupling_error", "CouplingError"]
