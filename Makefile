@@ -12,7 +12,11 @@ JOBS ?= 2
 export PYTHONHASHSEED := 0
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 
-.PHONY: all install test unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean
+BROWSER_STAMP := $(VENV)/.browser-$(HASH)
+OLDEST_VENV := _build/oldest-venv
+
+.PHONY: all install test unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
+	colab-cell colab-check browser-check oldest-check serve figures
 
 all: test
 
@@ -34,9 +38,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally.
+# Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally. Tests marked browser
+# drive chromium and run in `make browser-check`.
 unit: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) -m "not x64"
+	$(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser"
 
 x64: $(STAMP)
 	JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 tests
@@ -74,10 +79,53 @@ bench-quick: $(STAMP)
 upgrade:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --upgrade -e ".[book,test,dev]"
+	$(PY) -m pip install -q --upgrade -e ".[book,test,dev,browser]"
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 	rm -f $(VENV)/.installed-*; touch $(VENV)/.installed-$$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 	$(MAKE) notebooks
+
+# ---- the reader's book (issue 18) ------------------------------------------------------------------------
+# Write tools/colab_cell.py into the first cell of every chapter (source only; outputs and counts stay).
+colab-cell: $(STAMP)
+	$(PY) tools/colab.py write
+
+# Every chapter on an emulated fresh Colab runtime (tools/colab.py; ~1 min per chapter plus the stack).
+colab-check: $(STAMP)
+	$(PY) tools/colab.py check
+
+# The unit tests against the oldest versions pyproject.toml allows (constraints-oldest.txt pins them).
+oldest-check:
+	rm -rf $(OLDEST_VENV)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[test,book]"
+	$(OLDEST_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i "^(jax|jaxlib|numpy|optax|jaxtyping|tqdm) "
+	$(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m "not x64 and not browser" tests
+	JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m x64 tests
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[browser]"
+	rm -f $(VENV)/.browser-*
+	touch $@
+
+# Build the book, then open every page in headless chromium (tools/browser_check.py; BROWSER_FLAGS=--allow-scroll
+# reports content that scrolls sideways inside its box without failing). Installs Debian's
+# chromium and chromium-driver if missing (as root, e.g. in CI).
+browser-check: $(BROWSER_STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "== installing chromium and chromium-driver (Debian)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_browser_check.py
+	$(MAKE) book
+	$(PY) tools/browser_check.py $(BROWSER_FLAGS)
+
+# Read the built book offline at http://127.0.0.1:8000 (opening _build/html/index.html directly works too).
+serve:
+	$(PYTHON) -m http.server --bind 127.0.0.1 --directory _build/html 8000
+
+# The landing-page and performance-page figures (book/figures/*.png) from the library and the benchmarks.
+figures: $(STAMP)
+	$(PY) tools/figures.py
 
 clean:
 	rm -rf _build .pytest_cache

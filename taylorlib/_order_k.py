@@ -1,24 +1,24 @@
 r"""Higher-order randomization: random movements whose expected network is :math:`f^{(0)} + f^{(k)} + \dots`.
 
-Public through :mod:`taylorlib.randomize` (``order_k``, ``coupling_error``) and
+Public through :mod:`taylorlib.randomize` (``order_k``, ``order_k_laws``, ``coupling_error``) and
 :mod:`taylorlib.quadratic` (``order_k_ntk``, the empirical k-th order kernel).
 
-**The construction (ours).** A two-layer net :math:`f(x) = m^{-1/2}\sum_r a_r\sigma((w_{0,r}+w_r)\cdot x)`
+**The construction (this book).** A two-layer net :math:`f(x) = m^{-1/2}\sum_r a_r\sigma((w_{0,r}+w_r)\cdot x)`
 is *paired* when neuron :math:`r` and its partner :math:`r' = r + m/2 \pmod m` share the initial row
 (:math:`w_{0,r} = w_{0,r'}`) and have opposite output weights (:math:`a_{r'} = -a_r`); the symmetric
-initialization of :func:`taylorlib.nets.two_layer` is paired. Let :math:`h_k = (2^{k-1}/k!)^{1/k}` and split
-the central k-th difference stencil :math:`\sum_{i=0}^k (-1)^{k-i}\binom ki\,\delta_{(i-k/2)h_k}` into its
+initialization of :func:`taylorlib.nets.two_layer` is paired. Let :math:`\Delta_k = (2^{k-1}/k!)^{1/k}` and split
+the central k-th difference stencil :math:`\sum_{i=0}^k (-1)^{k-i}\binom ki\,\delta_{(i-k/2)\Delta_k}` into its
 positive and negative parts, each of mass :math:`2^{k-1}`:
 
-.. math:: A_k = \sum_{i \equiv k\ (2)} \frac{\binom ki}{2^{k-1}}\,\delta_{(i-k/2)h_k}, \qquad
-          B_k = \sum_{i \not\equiv k\ (2)} \frac{\binom ki}{2^{k-1}}\,\delta_{(i-k/2)h_k}.
+.. math:: A_k = \sum_{i \equiv k\ (2)} \frac{\binom ki}{2^{k-1}}\,\delta_{(i-k/2)\Delta_k}, \qquad
+          B_k = \sum_{i \not\equiv k\ (2)} \frac{\binom ki}{2^{k-1}}\,\delta_{(i-k/2)\Delta_k}.
 
-Draw independent :math:`z_r \sim A_k` and :math:`\zeta_r \sim B_k` for every neuron and move neuron
+Draw independent multipliers :math:`z_r \sim A_k` and :math:`\zeta_r \sim B_k` for every neuron and move neuron
 :math:`r` by :math:`\tilde w_r = z_r w_r + \zeta_r w_{r'}` (its own row scaled by an :math:`A_k` draw, its
 partner's row by a :math:`B_k` draw). For :math:`k = 2`, :math:`A_2 = \mathrm{Unif}\{\pm1\}` and
 :math:`B_2 = \delta_0`: this is exactly the Bai–Lee sign flip (no pairing needed).
 
-**Proposition (ours).** For a paired net, every movement :math:`W` and every :math:`x`,
+**Proposition (this book).** For a paired net, every movement :math:`W` and every :math:`x`,
 
 .. math:: \mathbb E\, f_{W_0 + \tilde W}(x) = f^{(0)}(x) + f^{(k)}_{W_0,W}(x) + \sum_{j \ge k+2} R_j(x),
 
@@ -28,22 +28,25 @@ where :math:`R_j` is homogeneous of degree :math:`j` in :math:`W`: the orders :m
 :math:`A_k, B_k`. Expectation is linear, and a pair contributes
 :math:`a_r[\mathbb E\sigma(u + z t + \zeta s) - \mathbb E\sigma(u + z' s + \zeta' t)]`, whose order-j part is
 :math:`a_r\frac{\sigma^{(j)}(u)}{j!}\sum_i\binom ji(\mu_i\nu_{j-i} - \nu_i\mu_{j-i})\,t^i s^{j-i}`. The moment
-differences :math:`\mu_j - \nu_j = 2^{1-k}\delta^k_{h_k}[x^j](0)` are those of a central difference:
-:math:`0` for :math:`j < k`, :math:`k!h_k^k/2^{k-1} = 1` for :math:`j = k`, and :math:`0` for
+differences :math:`\mu_j - \nu_j = 2^{1-k}\delta^k_{\Delta_k}[\tau^j](0)` are those of a central difference:
+:math:`0` for :math:`j < k`, :math:`k!\Delta_k^k/2^{k-1} = 1` for :math:`j = k`, and :math:`0` for
 :math:`j = k+1` (the stencil is even or odd with :math:`k`). Both laws have mean zero for
 :math:`k \ge 2`. So for :math:`j<k` every coefficient vanishes; for :math:`j = k` only :math:`i \in \{0,k\}`
 survives and gives :math:`t^k - s^k`, i.e. the pair's share of :math:`f^{(k)}`; for :math:`j = k+1` the
 surviving coefficients carry :math:`\mu_{k+1}-\nu_{k+1} = 0` or a mean :math:`\mu_1 = 0`. :math:`\square`
 
-In the k-th order regime :math:`\|w_r\| \sim m^{-1/(2k)}` a coherent movement has
-:math:`|f^{(j)}| \sim m^{(k-j)/(2k)}`, so the coupling error :math:`|\mathbb E f_{\rm rand} - f^{(0)} -
-f^{(k)}|` is :math:`O(m^{-1/k})` (one order better than the :math:`m^{-1/(2k)}` of laws that match only the
-first :math:`k-1` moments), while a single draw fluctuates around its mean by :math:`O(m^{-1/(2k)})` (the
-order-1 term, whose variance does not cancel).
+Heuristic (this book, measured in the Higher-order coupling chapter, not proved): in the k-th order regime
+:math:`\|w_r\| \sim m^{-1/(2k)}` a coherent movement has :math:`|f^{(j)}| \sim m^{(k-j)/(2k)}`, so the
+coupling error :math:`|\mathbb E f_{\rm rand} - f^{(0)} - f^{(k)}|` is of the size of :math:`f^{(k+2)}`,
+:math:`O(m^{-1/k})` (one order better than the :math:`m^{-1/(2k)}` of laws that match only the first
+:math:`k-1` moments), while a single draw fluctuates around its mean by :math:`O(m^{-1/(2k)})` (the order-1
+term, whose variance does not cancel).
 
 References:
-    Bai & Lee 2020, *Beyond Linearization* (arXiv:1910.01619), for the sign flip (k = 2) and the claim that
-    randomization extends to higher orders; the pairing and the finite-difference laws are this book's.
+    Bai & Lee 2020, *Beyond Linearization* (arXiv:1910.01619): the sign flip (k = 2), and the statement in
+    their abstract that randomization extends to higher orders. Their own higher-order construction and its
+    width requirement are not reproduced here; the pairing, the finite-difference laws and the proposition
+    are this book's.
 """
 
 from __future__ import annotations
@@ -70,11 +73,13 @@ class OrderKLaws(NamedTuple):
     r"""The two scalar laws of the order-k randomization (float64 numpy arrays).
 
     Attributes:
-        nodes_a: ``(p,)`` support of :math:`A_k` (the scaling of a neuron's own movement).
-        probs_a: ``(p,)`` probabilities of :math:`A_k`.
-        nodes_b: ``(q,)`` support of :math:`B_k` (the scaling of the partner's movement).
-        probs_b: ``(q,)`` probabilities of :math:`B_k`.
-        step: the stencil step :math:`h_k = (2^{k-1}/k!)^{1/k}`.
+        nodes_a: 1-D array, the atoms of :math:`A_k` (the law of :math:`z_r`, which scales a neuron's own
+            movement), in increasing order.
+        probs_a: their probabilities (same shape).
+        nodes_b: 1-D array, the atoms of :math:`B_k` (the law of :math:`\zeta_r`, which scales the
+            partner's movement).
+        probs_b: their probabilities (same shape).
+        step: the stencil step :math:`\Delta_k = (2^{k-1}/k!)^{1/k}`.
     """
 
     nodes_a: np.ndarray
@@ -107,10 +112,11 @@ class CouplingError(NamedTuple):
 
 @functools.lru_cache(maxsize=32)
 def order_k_laws(k: int) -> OrderKLaws:
-    r"""The laws :math:`A_k, B_k` of the order-k randomization (positive and negative parts of the central
-    k-th difference stencil with step :math:`h_k = (2^{k-1}/k!)^{1/k}`).
+    r"""The laws :math:`A_k, B_k` of the order-k multipliers :math:`z_r, \zeta_r` of :func:`order_k`.
 
-    Their moments agree for orders :math:`1..k-1` and :math:`k+1`, and :math:`E_{A_k} z^k - E_{B_k} z^k = 1`.
+    They are the positive and negative parts of the central k-th difference stencil with step
+    :math:`\Delta_k = (2^{k-1}/k!)^{1/k}`, each normalized to mass one (see the module docstring). Their
+    moments agree for orders :math:`1..k-1` and :math:`k+1`, and :math:`E_{A_k} z^k - E_{B_k} z^k = 1`.
 
     Args:
         k: order, ``k >= 1``.
@@ -119,11 +125,11 @@ def order_k_laws(k: int) -> OrderKLaws:
         An :class:`OrderKLaws`.
 
     Example:
-        >>> from taylorlib._order_k import order_k_laws
-        >>> laws = order_k_laws(2)          # the sign flip
+        >>> import taylorlib as tl
+        >>> laws = tl.randomize.order_k_laws(2)  # the sign flip
         >>> laws.nodes_a.tolist(), laws.probs_a.tolist(), laws.nodes_b.tolist()
         ([-1.0, 1.0], [0.5, 0.5], [0.0])
-        >>> laws = order_k_laws(3)
+        >>> laws = tl.randomize.order_k_laws(3)
         >>> mu = lambda j: float(laws.probs_a @ laws.nodes_a**j - laws.probs_b @ laws.nodes_b**j)
         >>> [round(mu(j), 12) for j in range(1, 5)]
         [0.0, 0.0, 1.0, 0.0]

@@ -3,6 +3,7 @@ r"""Targets of the expressivity papers and train/test datasets (re-exported by :
 Every target is a :class:`~taylorlib.data.Target` with unit variance under its input law:
 
 * :func:`single_index` — a rank-one degree-p polynomial (Bai & Lee's dimension factor);
+* :func:`low_rank` — a sum of degree-p polynomials of :math:`r^\star` orthonormal directions;
 * :func:`dense_plus_sparse` — a dense low-degree polynomial plus a sparse high-degree one
   (Nichani, Bai & Lee);
 * :func:`abs_teacher` — :math:`a^\top|W^\star x|` on Gaussian inputs (Li, Ma & Zhang);
@@ -33,7 +34,15 @@ from ._checks import as_float_array, check_choice, check_int, check_positive, ch
 from .data import Target, gaussian, gegenbauer, harmonic_dimension, hermite, sphere, zonal_harmonic
 from .typing import Array, Float, PRNGKeyArray
 
-__all__ = ["Dataset", "single_index", "dense_plus_sparse", "abs_teacher", "azll_target", "make_dataset"]
+__all__ = [
+    "Dataset",
+    "single_index",
+    "low_rank",
+    "dense_plus_sparse",
+    "abs_teacher",
+    "azll_target",
+    "make_dataset",
+]
 
 #: Input laws a target can declare, and how :func:`make_dataset` samples them.
 INPUT_LAWS = ("sphere", "gaussian", "normalized_gaussian")
@@ -114,6 +123,63 @@ def single_index(key: PRNGKeyArray, d: int, degree: int, input_law: str = "spher
         return _piece(check_x(x, "x", d=d), beta, degree, input_law)
 
     return Target(fn, f"single_index(p={degree})", degree, beta[None, :], input_law, (fn,), (1.0,))
+
+
+def low_rank(key: PRNGKeyArray, d: int, degree: int, rank: int, input_law: str = "sphere") -> Target:
+    r"""A rank-:math:`r^\star` degree-p polynomial :math:`f^\star(x) = \frac1Z\sum_{j\le r^\star} P_p(\beta_j\cdot x)`.
+
+    The directions :math:`\beta_1,\dots,\beta_{r^\star}` are orthonormal (a Haar-random frame), :math:`P_p`
+    is the unit-variance piece of :func:`single_index` (zonal harmonic on :math:`S^{d-1}(\sqrt d)`,
+    :math:`\mathrm{He}_p/\sqrt{p!}` for Gaussian inputs), and :math:`Z^2 = \mathbf 1^\top G\mathbf 1` with
+    the exact Gram :math:`G_{ij} = Q_p(\beta_i\cdot\beta_j)` (sphere) or :math:`(\beta_i\cdot\beta_j)^p`
+    (Gaussian), so :math:`\operatorname{Var} f^\star = 1`. On the sphere the pieces are not exactly
+    orthogonal for even p (:math:`Q_p(0) = O(1/d)`); the Gram accounts for it. This is Bai & Lee's
+    low-rank polynomial class with :math:`\alpha_j = 1/Z` and a single degree.
+
+    Args:
+        key: PRNG key for the directions.
+        d: input dimension (``>= rank``; ``>= 2`` on the sphere).
+        degree: p ``>= 1``.
+        rank: :math:`r^\star` ``>= 1``.
+        input_law: ``"sphere"`` or ``"gaussian"``.
+
+    Returns:
+        A :class:`~taylorlib.data.Target` with ``directions`` of shape ``(rank, d)``, one unit-variance
+        component per direction and ``weights = (1/Z, ..., 1/Z)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> f = tl.data.low_rank(jax.random.key(0), 10, 3, 2)
+        >>> x = tl.data.sphere(jax.random.key(1), 100000, 10)
+        >>> round(float(jnp.mean(f(x) ** 2)), 1), f.degree, f.directions.shape
+        (1.0, 3, (2, 10))
+        >>> bool(jnp.allclose(f.directions @ f.directions.T, jnp.eye(2), atol=1e-5))
+        True
+
+    References:
+        Bai & Lee 2020 (arXiv:1910.01619).
+    """
+    input_law = check_choice(input_law, "input_law", ("sphere", "gaussian"))
+    d = _check_d(d, input_law)
+    degree = check_int(degree, "degree", minimum=1)
+    rank = check_int(rank, "rank", minimum=1)
+    if rank > d:
+        raise ValueError(f"rank must be <= d = {d} (orthonormal directions), got {rank}")
+    q, r = jnp.linalg.qr(jax.random.normal(key, (d, rank)))
+    betas = (q * jnp.sign(jnp.diag(r))[None, :]).T  # (rank, d), orthonormal rows
+    z = jnp.sqrt(jnp.sum(_dense_gram(betas, degree, input_law)))
+
+    def component(j: int):
+        return lambda x: _piece(check_x(x, "x", d=d), betas[j], degree, input_law)
+
+    def fn(x):
+        x = check_x(x, "x", d=d)
+        return sum(_piece(x, betas[j], degree, input_law) for j in range(rank)) / z
+
+    comps = tuple(component(j) for j in range(rank))
+    weights = (1 / z,) * rank if is_tracer(z) else (1 / float(z),) * rank
+    return Target(fn, f"low_rank(p={degree}, r={rank})", degree, betas, input_law, comps, weights)
 
 
 def _dense_gram(betas: jax.Array, k: int, input_law: str) -> jax.Array:
@@ -310,8 +376,8 @@ def _azll_moments() -> tuple[float, float]:
 def azll_target() -> Target:
     r"""The Allen-Zhu–Li–Liang target on normalized Gaussian inputs in :math:`\mathbb R^4`.
 
-    .. math:: F^\star(x) = \big(\sin 3x_1 + \sin 3x_2 + \sin 3x_3 - 2\big)^2\cos 7x_4,
-       \qquad x = g/\|g\|,\ g\sim\mathcal N(0, I_4),
+    .. math:: &F^\star(x) = \big(\sin 3x_1 + \sin 3x_2 + \sin 3x_3 - 2\big)^2\cos 7x_4, \\
+       &x = g/\|g\|,\ g\sim\mathcal N(0, I_4),
 
     returned standardized, :math:`(F^\star - \mu)/s`, with the mean :math:`\mu` and standard deviation
     :math:`s` under the uniform law on the unit sphere :math:`S^3` computed once by a float64

@@ -251,6 +251,22 @@ def staircase(
 
 
 # The expressivity targets live in a private module that imports the names above (no import cycle at load).
-from ._targets import Dataset, abs_teacher, azll_target, dense_plus_sparse, make_dataset, single_index  # noqa: E402
+from ._targets import (  # noqa: E402
+    Dataset,
+    abs_teacher,
+    azll_target,
+    dense_plus_sparse,
+    low_rank,
+    make_dataset,
+    single_index,
+)
 
-__all__ += ["Dataset", "single_index", "dense_plus_sparse", "abs_teacher", "azll_target", "make_dataset"]
+__all__ += [
+    "Dataset",
+    "single_index",
+    "low_rank",
+    "dense_plus_sparse",
+    "abs_teacher",
+    "azll_target",
+    "make_dataset",
+]

@@ -8,9 +8,9 @@ Each neuron's movement gets an independent Rademacher sign, :math:`W \mapsto \Si
 
 the randomized network is :math:`f_{W_0+\Sigma W}(x) = \sum_r (e_r + \varepsilon_r o_r)`, so exactly
 
-.. math:: E_\Sigma f = \sum_r e_r = f^{(0)} + f^{(2)} + f^{(4)} + \dots, \qquad
-          \mathrm{Var}_\Sigma f = \sum_r o_r^2, \qquad
-          E_\Sigma (f - y)^2 = \Big(\sum_r e_r - y\Big)^2 + \sum_r o_r^2 .
+.. math:: E_\Sigma f &= \sum_r e_r = f^{(0)} + f^{(2)} + f^{(4)} + \dots, \qquad
+          \mathrm{Var}_\Sigma f = \sum_r o_r^2, \\
+          E_\Sigma (f - y)^2 &= \Big(\sum_r e_r - y\Big)^2 + \sum_r o_r^2 .
 
 Odd Taylor orders vanish in expectation and even orders are unchanged: the randomized network couples to the
 quadratic model :math:`f^Q = f^{(2)}`.
@@ -187,7 +187,8 @@ def expected_square_loss(
     :math:`f^{(0)} + f^{(1)}_{\Sigma W} + f^{(2)}_W`:
 
     .. math:: E_\Sigma\,\frac1n\sum_i (y_i - f^{(0)} - f^{(1)}_{\Sigma W} - f^{(2)})^2
-       = \frac1n\sum_i\Big[(y_i - f^{(0)} - f^{(2)})^2 + \frac1m\sum_r \big(a_r\sigma'(w_{0,r}\cdot x_i)\,w_r\cdot x_i\big)^2\Big].
+       &= \frac1n\sum_i\Big[(y_i - f^{(0)} - f^{(2)})^2 \\
+       &\qquad + \frac1m\sum_r \big(a_r\sigma'(w_{0,r}\cdot x_i)\,w_r\cdot x_i\big)^2\Big].
 
     ``model="network"`` is exact for the full network: :math:`\frac1n\sum_i[(\sum_r e_r - y_i)^2 + \sum_r o_r^2]`.
 
@@ -277,6 +278,6 @@ def mc_objective(
     return objective
 
 
-from ._order_k import coupling_error, order_k  # noqa: E402  (higher-order randomization)
+from ._order_k import CouplingError, coupling_error, order_k, order_k_laws  # noqa: E402  (higher-order randomization)
 
-__all__ += ["order_k", "coupling_error"]
+__all__ += ["order_k", "order_k_laws", "coupling_error", "CouplingError"]

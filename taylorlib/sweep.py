@@ -6,13 +6,14 @@ call per grid point). When several JAX devices exist the seed axis is sharded ac
 :mod:`jax.sharding` (a one-axis :class:`~jax.sharding.Mesh` and a
 :class:`~jax.sharding.NamedSharding`), so the same script scales from a laptop to a multi-device host.
 With ``cache="path.npz"`` the values are saved to ``path.npz`` after *every* grid point, with a JSON
-sidecar ``path.json`` (JAX and taylorlib versions, grid, seeds, date, function name, and an optional
-``info`` such as the script's arguments): a re-run loads the file
-instead of recomputing, and an interrupted sweep resumes where it stopped.
+sidecar ``path.json`` (taylorlib and JAX versions, grid, seeds, the generating script's arguments
+``args``, date, function name): a re-run loads the file instead of recomputing, an interrupted sweep
+resumes where it stopped, and a cache written with other arguments is refused.
 
 :func:`crossing_point` and :func:`fit_exponent` turn learning curves into sample complexities: the
 sample size :math:`n^\star` at which the error first falls below a threshold, and the exponent
-:math:`\alpha` of :math:`n^\star \approx C d^{\alpha}`.
+:math:`\alpha` of :math:`n^\star \approx C d^{\alpha}`; :func:`bootstrap_exponent` adds percentile
+intervals for both by resampling the seeds of every curve.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -41,7 +42,16 @@ import numpy as np
 
 from .typing import PRNGKeyArray
 
-__all__ = ["Sweep", "Exponent", "run", "load", "crossing_point", "fit_exponent"]
+__all__ = [
+    "Sweep",
+    "Exponent",
+    "ExponentInterval",
+    "run",
+    "load",
+    "crossing_point",
+    "fit_exponent",
+    "bootstrap_exponent",
+]
 
 #: Version of the cache layout; a cache with another version is refused.
 CACHE_FORMAT = 1
@@ -56,8 +66,9 @@ class Sweep(NamedTuple):
             returning a bare scalar gives the single name ``"value"``.
         axes: dict ``axis name -> (len,)`` int array, in grid order.
         n_seeds: number of seeds (the last axis of every value).
-        metadata: the JSON metadata (``jax_version``, ``taylorlib_version``, ``info``, ``grid``, ``seeds``
-            (key data), ``date`` (UTC, when the sweep completed), ``fn``, ``complete``, ``format``).
+        metadata: the JSON metadata (``taylorlib_version``, ``jax_version``, ``grid``, ``seeds`` (key
+            data), ``args`` (the generating script's arguments, or ``{}``), ``date`` (UTC, when the sweep
+            completed), ``fn``, ``complete``, ``format``).
     """
 
     values: dict
@@ -78,6 +89,29 @@ class Exponent(NamedTuple):
     n_star: np.ndarray
     exponent: float
     prefactor: float
+
+
+class ExponentInterval(NamedTuple):
+    r"""Threshold sample sizes and exponent with bootstrap intervals over seeds (see :func:`bootstrap_exponent`).
+
+    Attributes:
+        n_star: ``(len(ds),)`` :math:`n^\star` of the seed-mean curves.
+        n_star_interval: ``(2, len(ds))`` percentile interval of :math:`n^\star` (``nan`` where more than
+            a fraction ``1 - level`` of the resamples never cross).
+        exponent: :math:`\alpha` fitted to ``n_star``.
+        exponent_interval: ``(2,)`` percentile interval of :math:`\alpha`.
+        exponent_sd: bootstrap standard deviation of :math:`\alpha`.
+        samples: ``(n_boot,)`` bootstrap exponents (``nan`` where fewer than two curves crossed).
+        crossed: ``(len(ds),)`` fraction of resamples whose curve crosses the threshold inside the grid.
+    """
+
+    n_star: np.ndarray
+    n_star_interval: np.ndarray
+    exponent: float
+    exponent_interval: np.ndarray
+    exponent_sd: float
+    samples: np.ndarray
+    crossed: np.ndarray
 
 
 def _check_grid(grid: Any) -> dict[str, tuple[int, ...]]:
@@ -120,35 +154,36 @@ def _as_dict(out: Any) -> dict[str, jax.Array]:
     return {"value": jnp.asarray(out)}
 
 
-def _metadata(fn: Callable, grid: dict, seeds: jax.Array, info: dict) -> dict:
+def _check_args(args: Any) -> dict:
+    """A JSON round-trip copy of ``args`` (so it compares equal to what a cache sidecar holds)."""
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping):
+        raise TypeError(f"args must be a dict of the script's settings, got {type(args).__name__}")
+    try:
+        return json.loads(json.dumps(dict(args)))
+    except TypeError as err:
+        raise TypeError(f"args must be JSON-serializable (numbers, strings, lists, dicts): {err}") from err
+
+
+def _library_version() -> str:
     from . import __version__
 
+    return __version__
+
+
+def _metadata(fn: Callable, grid: dict, seeds: jax.Array, args: dict) -> dict:
     return {
         "format": CACHE_FORMAT,
         "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
         "grid": {k: list(v) for k, v in grid.items()},
         "seeds": np.asarray(jax.random.key_data(seeds)).tolist(),
+        "args": args,
+        "taylorlib_version": _library_version(),
         "jax_version": jax.__version__,
-        "taylorlib_version": __version__,
-        "info": info,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "complete": False,
     }
-
-
-def _check_info(info: Any) -> dict:
-    if info is None:
-        return {}
-    if not isinstance(info, Mapping) or not all(isinstance(k, str) for k in info):
-        raise TypeError(
-            f"info must be a dict with str keys (e.g. a script's arguments), got {type(info).__name__}"
-        )
-    try:
-        return json.loads(json.dumps(dict(info)))
-    except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"info must be JSON-serializable (str, int, float, bool, lists, dicts): {err}"
-        ) from None
 
 
 def _paths(cache: str | os.PathLike) -> tuple[Path, Path]:
@@ -163,8 +198,9 @@ def _load(path: Path, meta_path: Path, meta: dict) -> tuple[dict, np.ndarray, di
     if not path.exists() or not meta_path.exists():
         return None
     old = json.loads(meta_path.read_text())
-    for field, what in (("format", "cache format"), ("grid", "grid"), ("seeds", "seeds")):
-        if old.get(field) != meta[field]:
+    checked = (("format", "cache format"), ("grid", "grid"), ("seeds", "seeds"), ("args", "script arguments"))
+    for field, what in checked:
+        if old.get(field, {} if field == "args" else None) != meta[field]:
             raise ValueError(
                 f"cache {str(path)!r} was written by a different {what}: cached {field} = {old.get(field)!r}, "
                 f"requested {meta[field]!r}. Delete {path.name} and {meta_path.name} (or pass another cache "
@@ -220,7 +256,7 @@ def run(
     progress: bool | None = None,
     vectorize: bool = True,
     shard: bool | None = None,
-    info: Mapping[str, Any] | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> Sweep:
     r"""Evaluate ``fn(key, **point)`` over a grid of static ints × seeds, with caching and resume.
 
@@ -238,15 +274,16 @@ def run(
         vectorize: ``False`` loops over keys in Python (for functions that are not traceable).
         shard: shard the seed axis over all devices (default: when more than one device exists).
             Seeds are padded (repeating the last key) to a multiple of the device count.
-        info: JSON-serializable description stored in the sidecar under ``"info"`` (e.g. the script
-            and its arguments); the sidecar also records the JAX and taylorlib versions.
+        args: JSON-serializable settings of the generating script (sizes, steps, learning rates),
+            recorded in the sidecar; a cache written with other ``args`` is refused, so changing a
+            script's constants cannot silently reuse stale values.
 
     Returns:
         A :class:`Sweep` whose values have shape ``(len(axis_1), ..., len(axis_k), n_seeds)``.
 
     Raises:
         TypeError: grid values that are not ints, seeds that are not typed keys.
-        ValueError: a cache written with a different grid or seeds (delete it to recompute), a cache
+        ValueError: a cache written with a different grid, seeds or args (delete it to recompute), a cache
             path without ``.npz``, an ``fn`` returning non-scalars or different names at different points.
 
     Example:
@@ -268,7 +305,7 @@ def run(
     shape = tuple(len(v) for v in grid.values())
     n_seeds = seeds.shape[0]
     shard = (jax.device_count() > 1) if shard is None else bool(shard)
-    meta = _metadata(fn, grid, seeds, _check_info(info))
+    meta = _metadata(fn, grid, seeds, _check_args(args))
     arrays: dict[str, np.ndarray] = {}
     done = np.zeros(shape, dtype=bool)
     if cache is not None:
@@ -484,3 +521,91 @@ def fit_exponent(
         )
     slope, intercept = np.polyfit(np.log(d[ok]), np.log(n_star[ok]), 1)
     return Exponent(n_star, float(slope), float(np.exp(intercept)))
+
+
+def _fit_rows(log_d: np.ndarray, log_n: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of ``log_n[b]`` against ``log_d`` over finite entries, one per row ``b``."""
+    ok = np.isfinite(log_n)
+    w = ok.astype(float)
+    cnt = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (w * log_d).sum(-1) / cnt
+        ym = np.where(ok, log_n, 0.0).sum(-1) / cnt
+        dx = np.where(ok, log_d - xm[:, None], 0.0)
+        dy = np.where(ok, log_n - ym[:, None], 0.0)
+        slope = (dx * dy).sum(-1) / (dx * dx).sum(-1)
+    return np.where(cnt >= 2, slope, np.nan)
+
+
+def bootstrap_exponent(
+    key: PRNGKeyArray,
+    ns: Sequence[float],
+    errors: Any,
+    threshold: float,
+    ds: Sequence[float],
+    *,
+    n_boot: int = 2000,
+    level: float = 0.9,
+) -> ExponentInterval:
+    r"""Percentile bootstrap over seeds for :math:`n^\star(d)` and the exponent of :func:`fit_exponent`.
+
+    Each resample draws, independently for every d, ``n_seeds`` seeds with replacement, averages that
+    curve over the drawn seeds, and recomputes :func:`crossing_point` and the least-squares slope
+    :math:`\alpha` of :math:`\log n^\star` against :math:`\log d` (over the curves that cross). The point
+    estimates are those of the seed-mean curves, as in :func:`fit_exponent`.
+
+    Args:
+        key: PRNG key for the resampling.
+        ns: ``(k,)`` or ``(len(ds), k)`` sample sizes.
+        errors: ``(len(ds), k, n_seeds)`` errors, seeds on the last axis.
+        threshold: :math:`\tau`.
+        ds: ``(len(ds),)`` dimensions.
+        n_boot: number of resamples ``>= 10``.
+        level: two-sided level of the percentile intervals, in (0, 1).
+
+    Returns:
+        An :class:`ExponentInterval`.
+
+    Raises:
+        ValueError: shapes that do not match, fewer than two seeds, a bad ``level`` or ``n_boot``, or
+            fewer than two seed-mean curves crossing the threshold.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> import taylorlib as tl
+        >>> ds = np.array([10.0, 20.0, 40.0])
+        >>> ns = np.geomspace(10, 1e5, 30)
+        >>> noise = np.exp(0.05 * jax.random.normal(jax.random.key(0), (3, 30, 4)))
+        >>> errors = ((ds[:, None] ** 2 / ns) ** 0.7)[..., None] * np.asarray(noise)
+        >>> res = tl.sweep.bootstrap_exponent(jax.random.key(1), ns, errors, 0.5, ds)
+        >>> bool(res.exponent_interval[0] < 2.0 < res.exponent_interval[1]), res.exponent_sd < 0.1
+        (True, True)
+    """
+    e = _float64(errors, "errors")
+    if e.ndim != 3 or e.shape[-1] < 2:
+        raise ValueError(f"errors must have shape (len(ds), k, n_seeds) with n_seeds >= 2, got {e.shape}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 10:
+        raise ValueError(f"n_boot must be an int >= 10, got {n_boot!r}")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.ndim == 0):
+        raise TypeError(
+            f"key must be a scalar typed PRNG key, e.g. jax.random.key(0); got {type(key).__name__}"
+        )
+    point = fit_exponent(ns, e.mean(-1), threshold, ds)
+    n_d, _, n_seeds = e.shape
+    idx = np.asarray(jax.random.randint(key, (n_boot, n_d, n_seeds), 0, n_seeds))
+    resampled = np.take_along_axis(e[None], idx[:, :, None, :], axis=-1).mean(-1)  # (n_boot, n_d, k)
+    n_star = crossing_point(np.broadcast_to(_float64(ns, "ns"), e.shape[:-1]), resampled, threshold)
+    slopes = _fit_rows(np.log(_float64(ds, "ds")), np.log(n_star))
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+    crossed = np.isfinite(n_star).mean(0)
+    with np.errstate(invalid="ignore"):  # a curve that never crosses has n* beyond the grid: +inf
+        n_interval = np.percentile(np.where(np.isfinite(n_star), n_star, np.inf), q, axis=0)
+    n_interval = np.where(np.isfinite(n_interval), n_interval, np.nan)
+    finite = slopes[np.isfinite(slopes)]
+    a_interval = np.percentile(finite, q) if finite.size else np.full(2, np.nan)
+    sd = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+    return ExponentInterval(
+        point.n_star, n_interval, point.exponent, np.asarray(a_interval), sd, slopes, crossed
+    )

@@ -262,6 +262,7 @@ def test_kth_term_matches_two_layer_terms(x64):
 
 def test_public_names_are_the_private_functions():
     assert tl.randomize.order_k is ok.order_k and tl.randomize.coupling_error is ok.coupling_error
+    assert tl.randomize.order_k_laws is ok.order_k_laws
     assert tl.quadratic.order_k_ntk is ok.order_k_ntk
 
 

@@ -284,3 +284,88 @@ def test_load_refuses_incomplete(tmp_path):
         tl.sweep.run(fail_on_big, GRID, seeds=_seeds(), cache=path)
     with pytest.raises(ValueError, match="incomplete"):
         tl.sweep.load(path)
+
+
+# --- script arguments and library version in the sidecar ------------------------------------------
+
+
+def test_cache_records_version_and_args_and_refuses_other_args(tmp_path):
+    path = tmp_path / "args.npz"
+    args = {"steps": 10, "lr": 0.5, "widths": (4, 8)}
+    grid = {"n": [5], "d": [2]}
+    tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args=args)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["taylorlib_version"] == tl.__version__
+    assert meta["args"] == {"steps": 10, "lr": 0.5, "widths": [4, 8]}
+    assert tl.sweep.load(path).metadata["args"]["steps"] == 10
+    tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args=dict(args))  # same args: loads
+    with pytest.raises(ValueError, match="different script arguments"):
+        tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args={**args, "steps": 11})
+    with pytest.raises(ValueError, match="different script arguments"):
+        tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path)
+    with pytest.raises(TypeError, match="args must be a dict"):
+        tl.sweep.run(_fn, grid, seeds=_seeds(), args=[1, 2])
+    with pytest.raises(TypeError, match="JSON-serializable"):
+        tl.sweep.run(_fn, grid, seeds=_seeds(), args={"f": object()})
+
+
+# --- bootstrap intervals ----------------------------------------------------------------------------
+
+
+def _bootstrap_loop(key, ns, errors, tau, ds, n_boot):
+    """Second implementation: a Python loop of fit_exponent over the same resampled seed indices."""
+    n_d, _, n_seeds = errors.shape
+    idx = np.asarray(jax.random.randint(key, (n_boot, n_d, n_seeds), 0, n_seeds))
+    out = []
+    for b in range(n_boot):
+        curves = np.stack([errors[i][:, idx[b, i]].mean(-1) for i in range(n_d)])
+        try:
+            out.append(tl.sweep.fit_exponent(ns, curves, tau, ds).exponent)
+        except ValueError:
+            out.append(np.nan)
+    return np.array(out)
+
+
+def test_bootstrap_exponent_matches_a_loop_of_fit_exponent():
+    ds = np.array([8.0, 16.0, 32.0, 64.0])
+    ns = np.outer(ds, np.geomspace(0.5, 200, 15))
+    noise = np.exp(0.2 * np.asarray(jax.random.normal(jax.random.key(3), (4, 15, 5))))
+    errors = ((ds[:, None] ** 1.5 / ns) ** 0.6)[..., None] * noise
+    key = jax.random.key(7)
+    res = tl.sweep.bootstrap_exponent(key, ns, errors, 0.4, ds, n_boot=200)
+    ref = _bootstrap_loop(key, ns, errors, 0.4, ds, 200)
+    np.testing.assert_allclose(res.samples, ref, rtol=1e-9, equal_nan=True)
+    point = tl.sweep.fit_exponent(ns, errors.mean(-1), 0.4, ds)
+    assert res.exponent == point.exponent
+    np.testing.assert_array_equal(res.n_star, point.n_star)
+    lo, hi = res.exponent_interval
+    assert lo < point.exponent < hi and hi - lo < 0.5  # 1.5 +- noise: the interval is informative
+    np.testing.assert_allclose(res.exponent_sd, np.nanstd(ref, ddof=1), rtol=1e-9)
+    assert res.n_star_interval.shape == (2, 4) and np.all(res.n_star_interval[0] <= res.n_star_interval[1])
+    assert np.all(res.crossed == 1.0)
+
+
+def test_bootstrap_exponent_without_spread_collapses_and_flags_non_crossing():
+    ds = np.array([10.0, 20.0, 40.0])
+    ns = np.geomspace(10, 1e4, 12)
+    errors = np.repeat(((ds[:, None] / ns) ** 0.5)[..., None], 3, axis=-1)  # identical seeds
+    res = tl.sweep.bootstrap_exponent(jax.random.key(0), ns, errors, 0.3, ds, n_boot=50)
+    np.testing.assert_allclose(res.exponent_interval, [1.0, 1.0], atol=1e-9)
+    assert res.exponent_sd < 1e-9
+    errors[2] = 1.0  # the d = 40 curve never crosses
+    res = tl.sweep.bootstrap_exponent(jax.random.key(0), ns, errors, 0.3, ds, n_boot=50)
+    assert res.crossed.tolist() == [1.0, 1.0, 0.0] and np.all(np.isnan(res.n_star_interval[:, 2]))
+
+
+def test_bootstrap_exponent_bad_inputs():
+    ns, ds = np.geomspace(1, 100, 5), np.array([2.0, 4.0])
+    e = np.ones((2, 5, 3)) * np.linspace(1, 0.01, 5)[:, None]
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="n_seeds"):
+        tl.sweep.bootstrap_exponent(key, ns, e[..., :1], 0.5, ds)
+    with pytest.raises(ValueError, match="n_boot"):
+        tl.sweep.bootstrap_exponent(key, ns, e, 0.5, ds, n_boot=3)
+    with pytest.raises(ValueError, match="level"):
+        tl.sweep.bootstrap_exponent(key, ns, e, 0.5, ds, level=1.5)
+    with pytest.raises(TypeError, match="key"):
+        tl.sweep.bootstrap_exponent(0, ns, e, 0.5, ds)

@@ -249,3 +249,33 @@ def test_targets_build_under_jit_and_vmap():
     keys = jax.random.split(jax.random.key(0), 2)
     batched = jax.jit(jax.vmap(build))(keys)
     np.testing.assert_allclose(batched[1], build(keys[1]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("degree", "rank", "input_law"), [(2, 3, "sphere"), (3, 2, "sphere"), (3, 2, "gaussian")]
+)
+def test_low_rank_unit_variance_orthonormal_directions(input_law, degree, rank):
+    """Exact Gram normalization vs Monte Carlo, and the components add up to the target."""
+    f = T.low_rank(jax.random.key(2), 10, degree, rank, input_law=input_law)
+    x = _inputs(f)
+    y = f(x)
+    _mc_check(y, 0.0)
+    _mc_check(y**2, 1.0)
+    assert f.degree == degree and f.directions.shape == (rank, 10)
+    np.testing.assert_allclose(f.directions @ f.directions.T, np.eye(rank), atol=1e-5)
+    parts = sum(w * c(x[:100]) for w, c in zip(f.weights, f.components, strict=True))
+    np.testing.assert_allclose(parts, y[:100], rtol=1e-5, atol=1e-5)
+
+
+def test_low_rank_rank_one_is_single_index_and_bad_inputs():
+    key = jax.random.key(5)
+    x = tl.data.sphere(jax.random.key(6), 50, 8)
+    g = T.low_rank(key, 8, 3, 1)
+    piece = tl.data.zonal_harmonic(x, g.directions[0], 3)
+    np.testing.assert_allclose(g(x), piece, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="rank"):
+        T.low_rank(key, 4, 2, 5)
+    with pytest.raises(ValueError, match="rank"):
+        T.low_rank(key, 4, 2, 0)
+    with pytest.raises(ValueError, match="degree"):
+        T.low_rank(key, 4, 0, 1)
