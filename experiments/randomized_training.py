@@ -176,7 +176,7 @@ def learner_point(key, learner):
 
 def main() -> None:
     start = time.perf_counter()
-    info = {
+    args = {
         "script": "experiments/randomized_training.py",
         "learners": list(LEARNERS),
         "activation": ACT,
@@ -199,14 +199,15 @@ def main() -> None:
         seeds=jax.random.split(jax.random.key(0), SEEDS),
         cache=OUT,
         progress=True,
-        info=info,
+        args=args,
     )
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.1f} KiB) in {time.perf_counter() - start:.1f} s")
     v = res.values
     for i, name in enumerate(LEARNERS):
         row = ", ".join(
-            f"{k} {np.nanmean(v[k][i]):.3g}±{np.nanstd(v[k][i], ddof=1):.2g}"
+            f"{k} {v[k][i].mean():.3g}±{v[k][i].std(ddof=1):.2g}"
             for k in ("test_err", "class_err", "train_obj", "penalty", "w24", "coupling")
+            if np.all(np.isfinite(v[k][i]))
         )
         print(f"  {name:>18}: {row}")
 

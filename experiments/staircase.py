@@ -15,7 +15,7 @@ on the host). Values, each ``(len(N_GRID), SEEDS)``:
   predictor, :math:`\\langle \\hat f, \\phi_\\ell\\rangle / (c_\\ell \\|\\phi_\\ell\\|^2)` on the test set (1 = learned,
   0 = not).
 
-The sidecar records the constants below (``info``). Chapter 1 recomputes the point ``n = 4d`` of the first
+The sidecar records the constants below (``args``). Chapter 1 recomputes the point ``n = 4d`` of the first
 seed live with the same recipe and compares it with the cache. Usage::
 
     .venv/bin/python experiments/staircase.py
@@ -67,7 +67,7 @@ def staircase_point(key: jax.Array, n: int) -> dict:
 
 def main() -> None:
     start = time.perf_counter()
-    info = {
+    args = {
         "script": "experiments/staircase.py",
         "d": D,
         "degrees": list(DEGREES),
@@ -85,7 +85,7 @@ def main() -> None:
         cache=OUT,
         vectorize=False,
         progress=True,
-        info=info,
+        args=args,
     )
     err = res.values["err"]
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.1f} KiB) in {time.perf_counter() - start:.1f} s")
