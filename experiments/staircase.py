@@ -1,26 +1,26 @@
-"""Regenerate ``book/data/staircase.npz``: the kernel staircase of the Linearization chapter.
+"""Regenerate ``book/data/staircase.npz`` (+ ``.json``): the kernel staircase of the Linearization chapter.
 
-Kernel ridge regression with the infinite-width ReLU NTK of ``tl.nets.two_layer`` (both layers
-trainable) on inputs uniform on the sphere :math:`S^{d-1}(\\sqrt d)`, target
-``tl.data.staircase(key, d, degrees=(1, 2, 3))`` (one zonal harmonic of each degree, energy 1/3
-each, unit variance). For every seed one training set of ``max(N_GRID)`` points is drawn and the
-smaller training sets are its prefixes, so each seed gives one learning curve.
+Kernel ridge regression with the infinite-width ReLU NTK :math:`\\Theta_\\infty` of ``tl.nets.two_layer``
+(both layers trainable) on inputs uniform on the sphere :math:`S^{d-1}(\\sqrt d)`, target
+``tl.data.staircase(key, d, degrees=(1, 2, 3))`` (one zonal harmonic of each degree, energy 1/3 each, unit
+variance). For every seed one target, one draw of ``N_MAX`` training points and one test set of ``N_TEST``
+points are made; the training set of size ``n`` is the first ``n`` points of the draw, so each seed gives
+one learning curve. The ridge is ``RIDGE_FACTOR * tr(K) / n``.
 
-Stored arrays (all float64 unless noted):
+A ``tl.sweep`` cache over ``n`` in ``N_GRID`` x ``SEEDS`` seeds (Python loop over seeds: the target is built
+on the host). Values, each ``(len(N_GRID), SEEDS)``:
 
-* ``n`` (int, ``(len(N_GRID),)``): training-set sizes;
-* ``err_mean``, ``err_std``: relative test MSE :math:`E(\\hat f - f^*)^2 / E f^{*2}` over seeds;
-* ``err``: ``(seeds, len(n))`` the individual curves;
-* ``learned_mean``, ``learned_std``: ``(len(n), len(degrees))`` fraction of each piece captured by the predictor,
-  :math:`\\langle \\hat f, \\phi_k\\rangle / (c_k \\|\\phi_k\\|^2)` on the test set (1 = learned, 0 = not);
-* ``d``, ``degrees``, ``energies`` (:math:`c_k^2`), ``ridge_factor``, ``n_test``, ``seeds``, ``activation``.
+* ``err``: relative test MSE :math:`E(\\hat f - f^*)^2 / E f^{*2}`;
+* ``learned_1``, ``learned_2``, ``learned_3``: fraction of the degree-1, 2, 3 piece captured by the
+  predictor, :math:`\\langle \\hat f, \\phi_\\ell\\rangle / (c_\\ell \\|\\phi_\\ell\\|^2)` on the test set (1 = learned,
+  0 = not).
 
-Usage::
+The sidecar records the constants below (``args``). Chapter 1 recomputes the point ``n = 4d`` of the first
+seed live with the same recipe and compares it with the cache. Usage::
 
-    cd /work/main && .venv/bin/python experiments/staircase.py
+    .venv/bin/python experiments/staircase.py
 
-Takes about one minute of CPU time (~2 min wall on a busy 2-core machine). The chapter
-``book/01_linearization.ipynb`` loads the file.
+About two minutes of CPU time; delete ``book/data/staircase.npz`` and ``.json`` to recompute.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ DEGREES = (1, 2, 3)
 ACTIVATION = "relu"
 #: training-set sizes: a log grid from 10 to 2.5 d^2 plus the marks the chapter asserts at (4d, d^2, 1.5 d^2).
 N_GRID = np.unique(np.r_[np.geomspace(10, 2.5 * D**2, 16).round(), 4 * D, D**2, 1.5 * D**2].astype(int))
+N_MAX = int(N_GRID[-1])
 N_TEST = 2000
 SEEDS = 10
 #: ridge = RIDGE_FACTOR * tr(K) / n, as in theory.md E6.1 (small: GMMM's optimum is ridgeless).
@@ -46,60 +47,49 @@ RIDGE_FACTOR = 1e-3
 OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "staircase.npz"
 
 
-def learning_curve(key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Relative test MSE and per-piece learned fractions for every n in N_GRID (one seed)."""
+def staircase_point(key: jax.Array, n: int) -> dict:
+    """Relative test MSE and per-degree learned fractions of KRR with n training points (one seed)."""
     k_target, k_train, k_test = jax.random.split(key, 3)
     target = tl.data.staircase(k_target, D, degrees=DEGREES)
-    x = tl.data.sphere(k_train, int(N_GRID[-1]), D)
+    x = tl.data.sphere(k_train, N_MAX, D)[:n]
     x_test = tl.data.sphere(k_test, N_TEST, D)
     y, y_test = target(x), target(x_test)
     pieces = jnp.stack([c(x_test) for c in target.components], axis=1)  # (N_TEST, len(DEGREES))
     K = tl.kernels.ntk(x, activation=ACTIVATION)
     K_test = tl.kernels.ntk(x_test, x, activation=ACTIVATION)
-    errs, learned = [], []
-    for n in N_GRID:
-        K_n = K[:n, :n]
-        ridge = RIDGE_FACTOR * float(jnp.trace(K_n)) / n
-        pred = tl.kernel_regression.krr(K_n, y[:n], K_test[:, :n], ridge=ridge)
-        errs.append(float(jnp.mean((pred - y_test) ** 2) / jnp.mean(y_test**2)))
-        overlap = (pred @ pieces) / jnp.sum(pieces**2, axis=0)
-        learned.append(np.asarray(overlap) / np.asarray(target.weights))
-    return np.array(errs), np.array(learned)
+    ridge = RIDGE_FACTOR * float(jnp.trace(K)) / n
+    pred = tl.kernel_regression.krr(K, y, K_test, ridge=ridge)
+    learned = np.asarray((pred @ pieces) / jnp.sum(pieces**2, axis=0)) / np.asarray(target.weights)
+    out = {"err": float(jnp.mean((pred - y_test) ** 2) / jnp.mean(y_test**2))}
+    out.update({f"learned_{ell}": float(v) for ell, v in zip(DEGREES, learned, strict=True)})
+    return out
 
 
 def main() -> None:
     start = time.perf_counter()
-    key = jax.random.key(0)
+    args = {
+        "script": "experiments/staircase.py",
+        "d": D,
+        "degrees": list(DEGREES),
+        "activation": ACTIVATION,
+        "n_max": N_MAX,
+        "n_test": N_TEST,
+        "ridge_factor": RIDGE_FACTOR,
+        "seed": "jax.random.split(jax.random.key(0), SEEDS)",
+    }
     print(f"staircase: d = {D}, degrees = {DEGREES}, n = {N_GRID.tolist()}, {SEEDS} seeds", flush=True)
-    errs, learned = [], []
-    for s in range(SEEDS):
-        e, fr = learning_curve(jax.random.fold_in(key, s))
-        errs.append(e)
-        learned.append(fr)
-        print(
-            f"  seed {s}: err = {np.round(e, 3).tolist()}  ({time.perf_counter() - start:.1f} s)", flush=True
-        )
-    errs, learned = np.array(errs), np.array(learned)
-    target = tl.data.staircase(key, D, degrees=DEGREES)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        OUT,
-        n=N_GRID,
-        err=errs,
-        err_mean=errs.mean(axis=0),
-        err_std=errs.std(axis=0, ddof=1),
-        learned_mean=learned.mean(axis=0),
-        learned_std=learned.std(axis=0, ddof=1),
-        d=D,
-        degrees=np.array(DEGREES),
-        energies=np.array(target.weights) ** 2,
-        ridge_factor=RIDGE_FACTOR,
-        n_test=N_TEST,
-        seeds=SEEDS,
-        activation=ACTIVATION,
+    res = tl.sweep.run(
+        staircase_point,
+        {"n": N_GRID.tolist()},
+        seeds=jax.random.split(jax.random.key(0), SEEDS),
+        cache=OUT,
+        vectorize=False,
+        progress=True,
+        args=args,
     )
+    err = res.values["err"]
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.1f} KiB) in {time.perf_counter() - start:.1f} s")
-    for n, m, sd in zip(N_GRID, errs.mean(axis=0), errs.std(axis=0, ddof=1), strict=True):
+    for n, m, sd in zip(res.axes["n"], err.mean(axis=1), err.std(axis=1, ddof=1), strict=True):
         print(f"  n = {n:5d}  err = {m:.4f} ± {sd:.4f}")
 
 

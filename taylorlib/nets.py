@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from . import activations as _act
 from ._checks import check_int, check_key, check_x
 from .typing import Array, Float, Model, PRNGKeyArray
 
-__all__ = ["two_layer", "mlp", "preactivations"]
+__all__ = ["two_layer", "mlp", "preactivations", "two_layer_inits"]
 
 
 def preactivations(W: Float[Array, "m d"], x: Float[Array, "n d"]) -> Float[Array, "n m"]:
@@ -159,3 +160,63 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
         return h @ params["a"] / math.sqrt(h.shape[-1])
 
     return Model(init, apply)
+
+
+def two_layer_inits(key: PRNGKeyArray, widths: Sequence[int], input_dim: int, num: int = 1) -> list[dict]:
+    r"""Independent symmetric initializations of :func:`two_layer` networks of several widths, drawn at once.
+
+    One symmetric network of width :math:`2\,\mathrm{num}\sum_j m_j/2` is initialized and its neuron pairs
+    are cut into disjoint blocks, one block per (width, draw). Every returned network is therefore an
+    independent draw from the law of ``two_layer(m, symmetric=True).init(key, d)`` (rows
+    :math:`w_{0,r}\sim\mathcal N(0, I_d/d)`, the second half repeating the first with :math:`a_r = -1`),
+    and the random-number generator is compiled once for all widths instead of once per shape. Use it for
+    sweeps over widths and seeds (``jax.vmap`` over the leading axis).
+
+    Args:
+        key: PRNG key.
+        widths: even widths :math:`m_j \ge 2`.
+        input_dim: input dimension ``d``.
+        num: number of independent draws per width.
+
+    Returns:
+        A list with one entry per width, ``{"W": (num, m_j, d), "a": (num, m_j)}``; entry ``[j]`` sliced
+        at ``i`` on the leading axis is the ``i``-th draw of width ``m_j``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> inits = tl.nets.two_layer_inits(jax.random.key(0), [4, 8], 3, num=2)
+        >>> [p["W"].shape for p in inits], inits[0]["a"][0].tolist()
+        ([(2, 4, 3), (2, 8, 3)], [1.0, 1.0, -1.0, -1.0])
+        >>> p = jax.tree_util.tree_map(lambda v: v[1], inits[1])  # the second width-8 draw
+        >>> float(jnp.abs(tl.nets.two_layer(8).apply(p, jnp.ones((2, 3)))).max())  # symmetric: f_0 = 0
+        0.0
+    """
+    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
+        raise TypeError(f"widths must be a non-empty sequence of even ints, got {widths!r}")
+    ws = tuple(check_int(w, f"widths[{i}]", minimum=2) for i, w in enumerate(widths))
+    odd = [w for w in ws if w % 2]
+    if odd:
+        raise ValueError(f"widths must be even (symmetric networks come in pairs), got {odd}")
+    d = check_int(input_dim, "input_dim", minimum=1)
+    num = check_int(num, "num", minimum=1)
+    check_key(key)
+    return _two_layer_inits(key, ws, d, num)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _two_layer_inits(key, widths, d, num):
+    sizes = [num * (m // 2) for m in widths]
+    total = sum(sizes)
+    params = two_layer(2 * total).init(key, d)
+    out, start = [], 0
+    for m, size in zip(widths, sizes, strict=True):
+
+        def block(v, start=start, size=size, m=m):
+            first, second = v[start : start + size], v[total + start : total + start + size]
+            shape = (num, m // 2) + v.shape[1:]
+            return jnp.concatenate([first.reshape(shape), second.reshape(shape)], axis=1)
+
+        out.append({"W": block(params["W"]), "a": block(params["a"])})
+        start += size
+    return out
