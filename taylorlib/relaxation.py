@@ -580,11 +580,15 @@ def dual_bound(problem: LiftedProblem, M: Float[Array, "m d d"]) -> float:
 # ------------------------------------------------------------------------------ landscape argument
 
 
-def _reference_factors(M_ref) -> np.ndarray:
-    """Columns V_k (m, d) with sum_k v_rk v_rk^T = M_r (eigendecomposition), shape (d, m, d)."""
+def _reference_factors(M_ref) -> list[np.ndarray]:
+    """Columns V_k (m, d) with sum_k v_rk v_rk^T = M_r (eigendecomposition). Eigenvalues below 1e-6 of their
+    block's largest are dropped: they are the round-off of a lower-rank block (a float32 w w^T is rank one
+    only up to relative errors ~1e-7), so a rank-one M needs a single factor and a single HVP sweep."""
     evals, evecs = np.linalg.eigh(np.asarray(M_ref, np.float64))
-    roots = np.sqrt(np.maximum(evals, 0.0))  # (m, d)
-    return np.transpose(evecs * roots[:, None, :], (2, 0, 1))  # [k, r] = sqrt(l_rk) e_rk
+    top = np.max(evals, axis=1, keepdims=True)
+    evals = np.where(evals > 1e-6 * np.maximum(top, 0.0), evals, 0.0)
+    factors = np.transpose(evecs * np.sqrt(evals)[:, None, :], (2, 0, 1))  # [k, r] = sqrt(l_rk) e_rk
+    return [V for V in factors if np.any(V != 0)]
 
 
 def _closed_form_terms(problem, W, M_ref):
@@ -664,8 +668,9 @@ def landscape_identity(
     W = _check_W(problem, W)
     M_ref = _check_M(problem, M_ref, "M_ref")
     factors = _reference_factors(M_ref)
-    keep = [V for V in factors if np.any(V != 0)]
-    curvature = sum(float(_landscape.sign_averaged_curvature(loss, W, jnp.asarray(V, W.dtype))) for V in keep)
+    curvature = sum(
+        float(_landscape.sign_averaged_curvature(loss, W, jnp.asarray(V, W.dtype))) for V in factors
+    )
     lhs = curvature - float(jnp.vdot(jax.grad(loss)(W), W))
     gn, conv, reg, diff, _ = _closed_form_terms(problem, W, M_ref)
     rhs = 2.0 * diff - conv + gn + reg
