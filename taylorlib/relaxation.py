@@ -236,6 +236,12 @@ def _check_W(problem: LiftedProblem, W: Any, name: str = "W") -> jax.Array:
 def lift(W: Float[Array, "m d"]) -> Float[Array, "m d d"]:
     r"""The rank-one blocks :math:`M_r = w_r w_r^\top` of a movement ``W``.
 
+    Args:
+        W: ``(m, d)`` movement, one row per neuron.
+
+    Returns:
+        ``(m, d, d)`` PSD blocks of rank at most one.
+
     Example:
         >>> import jax.numpy as jnp
         >>> import taylorlib as tl
@@ -278,6 +284,13 @@ def lifted_objective(problem: LiftedProblem, M: Float[Array, "m d d"]) -> Float[
 
     At :math:`M = ` :func:`lift` ``(W)`` it equals ``expected_square_loss(params0, W, x, y) + bai_lee(W, lam)``.
 
+    Args:
+        problem: from :func:`lifted_problem`.
+        M: ``(m, d, d)`` symmetric blocks (PSD for a feasible point).
+
+    Returns:
+        Scalar ``()``.
+
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
@@ -300,6 +313,13 @@ def lifted_gradient(problem: LiftedProblem, M: Float[Array, "m d d"]) -> Float[A
     Here :math:`\nu = \frac2n(\mathcal A(M) - y + f^{(0)})` and :math:`\mu_r = 4\lambda\lVert s\rVert^2 s_r`. For
     :math:`M_r = w_r w_r^\top`, :math:`\nabla_{w_r}F_\lambda = 2G_r w_r` (chain rule). The KKT conditions of the
     relaxation are :math:`G_r\succeq0` and :math:`G_r M_r = 0` for every :math:`r`.
+
+    Args:
+        problem: from :func:`lifted_problem`.
+        M: ``(m, d, d)`` symmetric blocks.
+
+    Returns:
+        ``(m, d, d)`` symmetric gradient blocks.
 
     Example:
         >>> import jax, jax.numpy as jnp
