@@ -217,8 +217,10 @@ def test_slack_bounds_the_gap_at_a_stationary_point(x64):
 
 
 def test_planted_movement_and_instance():
-    inst = tl.relaxation.planted_instance(jax.random.key(0), 32, 5, 20, activation=ACT, norm=1.5, noise=0.1)
-    assert inst.W_star.shape == (32, 5) and inst.x.shape == (20, 5) and inst.x_test.shape == (1000, 5)
+    inst = tl.relaxation.planted_instance(
+        jax.random.key(0), 32, 5, 20, activation=ACT, norm=1.5, noise=0.1, n_test=50
+    )
+    assert inst.W_star.shape == (32, 5) and inst.x.shape == (20, 5) and inst.x_test.shape == (50, 5)
     assert abs(float(tl.regularizers.norm_2p(inst.W_star, 4)) - 1.5) < 1e-5
     assert not bool(jnp.any(inst.W_star[inst.params0["a"] < 0]))
     rows = jnp.linalg.norm(inst.W_star[inst.params0["a"] > 0], axis=1)
