@@ -17,6 +17,8 @@ from . import plotting as plotting
 from . import quadratic as quadratic
 from . import randomize as randomize
 from . import regularizers as regularizers
+from . import relaxation as relaxation
+from . import saddle as saddle
 from . import sweep as sweep
 from . import taylor as taylor
 from . import train as train
@@ -37,6 +39,8 @@ __all__ = [
     "quadratic",
     "randomize",
     "regularizers",
+    "relaxation",
+    "saddle",
     "sweep",
     "taylor",
     "train",
