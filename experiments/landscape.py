@@ -229,11 +229,20 @@ def constants() -> dict:
     """The script's constants (sizes, steps, grids): recorded in every cache's sidecar as ``args``, so a
     changed constant refuses the stale cache instead of reusing it."""
     names = [k for k, v in globals().items() if k.isupper() and isinstance(v, (int, float, str, list, tuple))]
-    return {k: (list(globals()[k]) if isinstance(globals()[k], tuple) else globals()[k]) for k in names if k != "DATA"}
+    return {
+        k: (list(globals()[k]) if isinstance(globals()[k], tuple) else globals()[k])
+        for k in names
+        if k != "DATA"
+    }
 
 
 def settings() -> dict:
-    return {"taylorlib": tl.__version__, "jax": jax.__version__, "script": "experiments/landscape.py", **constants()}
+    return {
+        "taylorlib": tl.__version__,
+        "jax": jax.__version__,
+        "script": "experiments/landscape.py",
+        **constants(),
+    }
 
 
 def main(names) -> None:
@@ -243,7 +252,13 @@ def main(names) -> None:
         fn, grid, kw = SWEEPS[name]
         start = time.perf_counter()
         res = tl.sweep.run(
-            fn, grid, seeds=keys()[name], cache=DATA / f"landscape_{name}.npz", progress=True, args=constants(), **kw
+            fn,
+            grid,
+            seeds=keys()[name],
+            cache=DATA / f"landscape_{name}.npz",
+            progress=True,
+            args=constants(),
+            **kw,
         )
         print(f"landscape_{name}: {time.perf_counter() - start:.1f} s")
         for value, arr in res.values.items():
