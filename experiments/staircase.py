@@ -42,7 +42,7 @@ N_GRID = np.unique(np.r_[np.geomspace(10, 2.5 * D**2, 16).round(), 4 * D, D**2, 
 N_MAX = int(N_GRID[-1])
 N_TEST = 2000
 SEEDS = 10
-#: ridge = RIDGE_FACTOR * tr(K) / n, as in theory.md E6.1 (small: GMMM's optimum is ridgeless).
+#: ridge = RIDGE_FACTOR * tr(K) / n (small: the optimum of Ghorbani, Mei, Misiakiewicz & Montanari is ridgeless).
 RIDGE_FACTOR = 1e-3
 OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "staircase.npz"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -91,6 +91,7 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
         return {"W": W, "a": a}
 
     def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        _require(params, {"W": "(m, d)", "a": "(m,)"})
         W, a = params["W"], params["a"]
         x = check_x(x, "x", d=W.shape[-1])
         m = W.shape[0]
@@ -157,6 +158,7 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True, out_
         return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], head)}
 
     def apply(params: dict, x: Float[Array, "n d"]) -> Array:
+        _require(params, {"hidden": "a tuple of {'W': (n_l+1, n_l), 'b'} layers", "a": "(n_L,) or (n_L, q)"})
         h = check_x(x, "x", d=params["hidden"][0]["W"].shape[1])
         for layer in params["hidden"]:
             pre = h @ layer["W"].T / math.sqrt(h.shape[-1])
@@ -227,6 +229,9 @@ def cnn(
         return {"conv": tuple(conv), "a": jax.random.normal(keys[-1], head)}
 
     def apply(params: dict, x: Float[Array, "n H W C"]) -> Array:
+        _require(
+            params, {"conv": "a tuple of {'W': (c_l+1, c_l, k, k), 'b'} layers", "a": "(c_L,) or (c_L, q)"}
+        )
         c0 = params["conv"][0]["W"].shape[1]
         h = as_float_array(x, "x")
         if h.ndim != 4 or h.shape[-1] != c0 or h.shape[0] == 0:
@@ -246,6 +251,19 @@ def cnn(
         return _readout(jnp.mean(h, axis=(1, 2)), params["a"])
 
     return Model(init, apply)
+
+
+def _require(params: Any, keys: dict[str, str]) -> None:
+    """Clear errors for parameters that are not the dict ``init`` returns (instead of a bare KeyError)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be the dict returned by init, got {type(params).__name__}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        want = ", ".join(f"{k!r}: {v}" for k, v in keys.items())
+        raise ValueError(
+            f"params is missing {missing} (has {sorted(map(str, params))}); expected the dict returned by "
+            f"init, {{{want}}}"
+        )
 
 
 def _check_widths(widths: Any, name: str) -> tuple[int, ...]:

@@ -42,7 +42,7 @@ DPI = 100
 #: Width, in CSS pixels, that the book gives a figure at a 1280 px browser window (``make browser-check``
 #: fails if the column becomes narrower than this).
 COLUMN_PX = 680
-#: Smallest legend text, in points as displayed (STYLE.md).
+#: Smallest legend text, in points as displayed (CONTRIBUTING.md, "Adding a chapter").
 MIN_LEGEND_PT = 9.0
 _FONT_SCALE = 0.95  # seaborn "notebook" context: legend text 10.45 pt, labels 11.4 pt
 

@@ -703,10 +703,10 @@ CASES = [
         r"grid must be a dict",
     ),
     (
-        "sweep/grid-float-size",
-        lambda: tl.sweep.run(sweep_fn, {"n": [1.5]}, seeds=SEEDS),
+        "sweep/grid-array-value",
+        lambda: tl.sweep.run(sweep_fn, {"n": [jnp.array(1.5)]}, seeds=SEEDS),
         TypeError,
-        r"grid\['n'\] must contain static Python ints",
+        r"grid\['n'\] must contain static Python values \(int, finite float or str\)",
     ),
     (
         "sweep/seeds-raw-uint32",
@@ -727,10 +727,10 @@ CASES = [
         r"cache must be a path ending in .npz",
     ),
     (
-        "sweep/fn-non-scalar",
-        lambda: tl.sweep.run(lambda key, n: jnp.ones(n), {"n": [2]}, seeds=SEEDS),
+        "sweep/fn-shape-changes",
+        lambda: tl.sweep.run(lambda key, n: jnp.ones(n), {"n": [2, 3]}, seeds=SEEDS),
         ValueError,
-        r"fn must return scalars",
+        r"fn output 'value' has shape \(3,\) at \{'n': 3\} but \(2,\) elsewhere",
     ),
     (
         "sweep/threshold-str",

@@ -447,3 +447,15 @@ def test_bad_cnn_and_out_dim_arguments():
         net.apply(p, jnp.ones((4, 4, 3)))
     with pytest.raises(ValueError, match="x contains"):
         net.apply(p, jnp.full((1, 4, 4, 3), jnp.nan))
+
+
+def test_apply_names_missing_parameters():
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match=r"params is missing \['a'\].*'W': \(m, d\)"):
+        tl.nets.two_layer(4).apply({"W": jnp.ones((4, 3))}, x)
+    with pytest.raises(ValueError, match=r"params is missing \['hidden'\]"):
+        tl.nets.mlp((4,)).apply({"W": jnp.ones((4, 3)), "a": jnp.ones(4)}, x)
+    with pytest.raises(ValueError, match=r"params is missing \['conv'\]"):
+        tl.nets.cnn((4,)).apply({"a": jnp.ones(4)}, jnp.ones((1, 4, 4, 3)))
+    with pytest.raises(TypeError, match="params must be the dict returned by init"):
+        tl.nets.two_layer(4).apply(jnp.ones((4, 3)), x)

@@ -81,16 +81,22 @@ def test_scalar_and_namedtuple_outputs_and_empty_grid():
 def test_cache_round_trip(tmp_path):
     path = tmp_path / "sweep.npz"
     seeds = _seeds()
-    first = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    calls = []
+
+    def counted(key, n, d):  # a fresh function: traced (once per grid point) only when computed
+        calls.append((n, d))
+        return _fn(key, n, d)
+
+    first = tl.sweep.run(counted, GRID, seeds=seeds, cache=path)
+    assert len(calls) == 6
+    calls.clear()
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["grid"] == {"n": [5, 17], "d": [2, 3, 4]} and meta["complete"] is True
-    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("_fn")
+    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("counted")
     assert meta["seeds"] == np.asarray(jax.random.key_data(seeds)).tolist()
 
-    def boom(key, n, d):
-        raise AssertionError("a complete cache must be loaded, not recomputed")
-
-    again = tl.sweep.run(boom, GRID, seeds=seeds, cache=path)
+    again = tl.sweep.run(counted, GRID, seeds=seeds, cache=path)
+    assert calls == []  # a complete cache is loaded, not recomputed
     for name in first.values:
         np.testing.assert_array_equal(again.values[name], first.values[name])
     assert again.metadata["date"] == meta["date"]
@@ -104,7 +110,7 @@ def test_cache_refuses_other_grid_or_seeds(tmp_path):
     with pytest.raises(ValueError, match="different seeds"):
         tl.sweep.run(_fn, GRID, seeds=_seeds(seed=1), cache=path)
     with pytest.raises(ValueError, match="different seeds"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(4), cache=path)
+        tl.sweep.run(_fn, GRID, seeds=jax.random.split(jax.random.key(7), 4), cache=path)
 
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
@@ -124,7 +130,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
         tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
     assert json.loads(path.with_suffix(".json").read_text())["complete"] is False
     with np.load(path) as data:
-        assert int(data["__done__"].sum()) == fail_at - 1
+        assert int(data["__done__"].sum()) == (fail_at - 1) * len(seeds)  # (point, seed) pairs
     calls.clear()
     resumed = tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
     assert len(calls) == n_points - (fail_at - 1)
@@ -177,10 +183,16 @@ def test_sharded_and_unsharded_sweeps_agree():
 
 def test_bad_inputs(tmp_path):
     seeds = _seeds(2)
-    with pytest.raises(TypeError, match="static Python ints"):
-        tl.sweep.run(_fn, {"n": [5.0], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="static Python ints"):
+    with pytest.raises(TypeError, match="static Python values"):
         tl.sweep.run(_fn, {"n": [jnp.int32(5)], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="static Python values"):
+        tl.sweep.run(_fn, {"n": [True], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="static Python values"):
+        tl.sweep.run(_fn, {"n": [float("nan")], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="mixes strings and numbers"):
+        tl.sweep.run(_fn, {"n": [5, "5"], "d": [2]}, seeds=seeds)
+    with pytest.raises(ValueError, match="repeated values"):
+        tl.sweep.run(_fn, {"n": [5, 5], "d": [2]}, seeds=seeds)
     with pytest.raises(TypeError, match="grid"):
         tl.sweep.run(_fn, [("n", [5])], seeds=seeds)
     with pytest.raises(TypeError, match="grid"):
@@ -195,8 +207,8 @@ def test_bad_inputs(tmp_path):
         tl.sweep.run(_fn, GRID, seeds=jnp.arange(3))
     with pytest.raises(ValueError, match="cache"):
         tl.sweep.run(_fn, GRID, seeds=seeds, cache=tmp_path / "x.pkl")
-    with pytest.raises(ValueError, match="scalars"):
-        tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3]}, seeds=seeds)
+    with pytest.raises(ValueError, match="same shape"):
+        tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3, 4]}, seeds=seeds)
     with pytest.raises(TypeError, match="fn"):
         tl.sweep.run(None, GRID, seeds=seeds)
 
@@ -369,3 +381,104 @@ def test_bootstrap_exponent_bad_inputs():
         tl.sweep.bootstrap_exponent(key, ns, e, 0.5, ds, level=1.5)
     with pytest.raises(TypeError, match="key"):
         tl.sweep.bootstrap_exponent(0, ns, e, 0.5, ds)
+
+
+# --- grids of any static value, array outputs, extending caches, function identity ------------------
+
+
+def _curve(key, lr, act, steps):
+    """A 'learning curve' per key: steps of gradient descent on a random quadratic."""
+    f = {"tanh": jnp.tanh, "sin": jnp.sin}[act]
+    x0 = jax.random.normal(key)
+    xs = [x0]
+    for _ in range(steps - 1):
+        xs.append(xs[-1] - lr * f(xs[-1]))
+    return {"curve": jnp.stack(xs), "final": xs[-1]}
+
+
+def test_float_and_string_grids_and_array_outputs_match_a_loop():
+    grid = {"lr": [0.1, 0.5], "act": ["tanh", "sin"], "steps": [4]}
+    seeds = _seeds(3)
+    res = tl.sweep.run(_curve, grid, seeds=seeds)
+    assert res.values["curve"].shape == (2, 2, 1, 3, 4) and res.values["final"].shape == (2, 2, 1, 3)
+    assert res.axes["lr"].dtype.kind == "f" and res.axes["act"].tolist() == ["tanh", "sin"]
+    for i, lr in enumerate(grid["lr"]):
+        for j, act in enumerate(grid["act"]):
+            for s, key in enumerate(seeds):
+                want = _curve(key, lr, act, 4)
+                np.testing.assert_allclose(res.values["curve"][i, j, 0, s], want["curve"], rtol=RTOL32)
+                np.testing.assert_allclose(res.values["final"][i, j, 0, s], want["final"], rtol=RTOL32)
+
+
+def test_float_string_grids_and_arrays_round_trip_through_the_cache(tmp_path):
+    path = tmp_path / "curves.npz"
+    grid = {"lr": [0.1, 0.5], "act": ["tanh"], "steps": [3]}
+    first = tl.sweep.run(_curve, grid, seeds=_seeds(2), cache=path)
+    back = tl.sweep.load(path)
+    assert back.axes["act"].tolist() == ["tanh"] and back.axes["lr"].tolist() == [0.1, 0.5]
+    np.testing.assert_array_equal(back.values["curve"], first.values["curve"])
+
+
+def test_extending_a_cache_computes_only_new_points_and_seeds(tmp_path):
+    path = tmp_path / "extend.npz"
+    calls = []
+
+    def counted(key, n, d):  # a fresh function: traced (once per grid point) only when computed
+        calls.append((n, d))
+        return _fn(key, n, d)
+
+    small, seeds3 = {"n": [5, 17], "d": [2]}, _seeds(3)
+    tl.sweep.run(counted, small, seeds=seeds3, cache=path)
+    big, seeds5 = {"n": [5, 9, 17], "d": [2, 3]}, jnp.concatenate([seeds3, _seeds(2, seed=4)])
+    calls.clear()
+    extended = tl.sweep.run(counted, big, seeds=seeds5, cache=path)
+    # old points are traced once more (for their 2 new seeds); the 4 new points once each
+    assert sorted(calls) == sorted([(5, 2), (17, 2), (5, 3), (9, 2), (9, 3), (17, 3)])
+    fresh = tl.sweep.run(_fn, big, seeds=seeds5)
+    for name in fresh.values:
+        np.testing.assert_allclose(extended.values[name], fresh.values[name], rtol=RTOL32)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["grid"] == {"n": [5, 9, 17], "d": [2, 3]} and len(meta["seeds"]) == 5 and meta["complete"]
+    # a sub-grid of a complete cache is a slice: nothing recomputed, the file is not rewritten
+    stamp = path.stat().st_mtime_ns
+    calls.clear()
+    part = tl.sweep.run(counted, {"n": [17, 5], "d": [3]}, seeds=seeds5[1:3], cache=path)
+    assert calls == [] and path.stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(part.values["top"], fresh.values["top"][[2, 0]][:, [1]][..., 1:3])
+
+
+def _other(key, n, d):
+    return _fn(key, n, d)
+
+
+def test_cache_refuses_another_function_or_an_edited_one(tmp_path):
+    path = tmp_path / "fn.npz"
+    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    with pytest.raises(ValueError, match="different function"):
+        tl.sweep.run(_other, GRID, seeds=_seeds(), cache=path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "fn_source": "0123456789abcdef"}))
+    with pytest.raises(ValueError, match="different function source.*was edited"):
+        tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    # a sidecar written before source hashes existed is accepted on the function's name
+    meta.pop("fn_source")
+    meta_path.write_text(json.dumps(meta))
+    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+
+
+def test_format_1_caches_are_read(tmp_path):
+    path = tmp_path / "old.npz"
+    seeds = _seeds(2)
+    new = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    with np.load(path) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    arrays["__done__"] = arrays["__done__"].all(-1)  # format 1: one mark per grid point
+    np.savez(path, **arrays)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format": 1}))
+    old = tl.sweep.load(path)
+    np.testing.assert_array_equal(old.values["top"], new.values["top"])
+    again = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    np.testing.assert_array_equal(again.values["top"], new.values["top"])
