@@ -74,7 +74,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 bench-quick: $(STAMP)
-	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks --quick; else echo "no benchmarks yet"; fi
+	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks --quick --strict; else echo "no benchmarks yet"; fi
 
 upgrade:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
