@@ -29,11 +29,25 @@ def as_float_array(x: Any, name: str) -> jax.Array:
     return jnp.asarray(x)
 
 
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    return jnp.all(jnp.isfinite(x))
+
+
 def check_finite(x: Any, name: str) -> None:
-    """Raise ValueError if a concrete array contains NaN or inf (skipped under tracing)."""
+    """Raise ValueError if a concrete array contains NaN or inf (skipped under tracing).
+
+    Host arrays and arrays on the CPU are checked in place (``np.asarray`` of a CPU JAX array is a
+    view, not a copy); arrays on an accelerator are reduced on the device, so one boolean, not the
+    array, crosses to the host.
+    """
     if is_tracer(x):
         return
-    if not np.all(np.isfinite(np.asarray(x))):
+    if isinstance(x, jax.Array) and any(dev.platform != "cpu" for dev in x.devices()):
+        ok = bool(_all_finite(x))
+    else:
+        ok = bool(np.all(np.isfinite(np.asarray(x))))
+    if not ok:
         raise ValueError(f"{name} contains NaN or inf values")
 
 
