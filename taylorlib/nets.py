@@ -147,15 +147,8 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True, out_
     def init(key: PRNGKeyArray, input_dim: int) -> dict:
         d = check_int(input_dim, "input_dim", minimum=1)
         check_key(key)
-        keys = jax.random.split(key, 2 * len(ws) + 1)
-        dims = (d,) + ws
-        hidden = []
-        for i in range(len(ws)):
-            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i]))}
-            if bias:
-                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
-            hidden.append(layer)
-        return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], head)}
+        hidden, a = _gaussian_layers(key, (d,) + ws, (), head, bias)
+        return {"hidden": hidden, "a": a}
 
     def apply(params: dict, x: Float[Array, "n d"]) -> Array:
         _require(params, {"hidden": "a tuple of {'W': (n_l+1, n_l), 'b'} layers", "a": "(n_L,) or (n_L, q)"})
@@ -218,15 +211,8 @@ def cnn(
     def init(key: PRNGKeyArray, input_channels: int) -> dict:
         c0 = check_int(input_channels, "input_channels", minimum=1)
         check_key(key)
-        keys = jax.random.split(key, 2 * len(cs) + 1)
-        dims = (c0,) + cs
-        conv = []
-        for i in range(len(cs)):
-            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i], k, k))}
-            if bias:
-                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
-            conv.append(layer)
-        return {"conv": tuple(conv), "a": jax.random.normal(keys[-1], head)}
+        conv, a = _gaussian_layers(key, (c0,) + cs, (k, k), head, bias)
+        return {"conv": conv, "a": a}
 
     def apply(params: dict, x: Float[Array, "n H W C"]) -> Array:
         _require(
@@ -251,6 +237,20 @@ def cnn(
         return _readout(jnp.mean(h, axis=(1, 2)), params["a"])
 
     return Model(init, apply)
+
+
+def _gaussian_layers(
+    key: PRNGKeyArray, dims: tuple[int, ...], window: tuple[int, ...], head: tuple[int, ...], bias: bool
+) -> tuple[tuple[dict, ...], jax.Array]:
+    """Standard Gaussian layers ``W_l: (dims[l+1], dims[l], *window)`` (and ``b_l``) and a readout."""
+    keys = jax.random.split(key, 2 * (len(dims) - 1) + 1)
+    layers = []
+    for i in range(len(dims) - 1):
+        layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i]) + window)}
+        if bias:
+            layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
+        layers.append(layer)
+    return tuple(layers), jax.random.normal(keys[-1], head)
 
 
 def _require(params: Any, keys: dict[str, str]) -> None:
