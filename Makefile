@@ -22,7 +22,7 @@ XLA_ENV = $(if $(XLA_CACHE),JAX_COMPILATION_CACHE_DIR=$(XLA_CACHE) JAX_PERSISTEN
 BROWSER_STAMP := $(VENV)/.browser-$(HASH)
 OLDEST_VENV := _build/oldest-venv
 
-.PHONY: all install test unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
+.PHONY: all install test test-slow unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
 	colab-cell colab-check browser-check oldest-check serve figures
 
 all: test
@@ -48,10 +48,15 @@ format: $(STAMP)
 # Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally. Tests marked browser
 # drive chromium and run in `make browser-check`.
 unit: $(STAMP)
-	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser"
+	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser and not slow" --durations=15
+
+# The few inherently slow tests (marked slow: convex relaxations, float32 slope fits, chapter-3 mutation
+# runs); CI runs them after make test.
+test-slow: $(STAMP)
+	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "slow and not x64 and not browser" --durations=15 tests
 
 x64: $(STAMP)
-	$(XLA_ENV) JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 tests
+	$(XLA_ENV) JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 --durations=10 tests
 
 nbval: $(STAMP)
 	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadfile -o addopts="-p no:cacheprovider" --nbval \
