@@ -117,7 +117,7 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
     """Raise ValueError unless pytrees ``a`` and ``b`` have the same structure and leaf shapes."""
     ta, tb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
-    if ta != tb:
+    if ta != tb:  # type: ignore[operator]  # PyTreeDef defines equality; its stub does not say so
         raise ValueError(f"{name_b} must have the same pytree structure as {name_a}: got {tb}, expected {ta}")
     for la, lb in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         if jnp.shape(la) != jnp.shape(lb):

@@ -188,7 +188,8 @@ def cnn(
         bias: include biases ``b_l``.
 
     Returns:
-        ``Model(init, apply)`` with ``init(key, input_channels)`` returning
+        ``Model(init, apply)`` with ``init(key, input_dim)`` (``input_dim``: the number ``C`` of input
+        channels) returning
         ``{"conv": ({"W": (c_1, C, k, k), "b": (c_1,)}, ...), "a": (c_L,) or (c_L, q)}`` and
         ``apply(params, x: (n, H, W, C))``.
 
@@ -208,8 +209,8 @@ def cnn(
     act = _act.get(activation)
     head = (cs[-1],) if q == 1 else (cs[-1], q)
 
-    def init(key: PRNGKeyArray, input_channels: int) -> dict:
-        c0 = check_int(input_channels, "input_channels", minimum=1)
+    def init(key: PRNGKeyArray, input_dim: int) -> dict:
+        c0 = check_int(input_dim, "input_dim", minimum=1)
         check_key(key)
         conv, a = _gaussian_layers(key, (c0,) + cs, (k, k), head, bias)
         return {"conv": conv, "a": a}

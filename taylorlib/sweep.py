@@ -336,7 +336,7 @@ def _load(path: Path, meta_path: Path, meta: dict) -> tuple[dict, np.ndarray, di
 
 def _save(path: Path, arrays: dict, done: np.ndarray) -> None:
     tmp = path.with_name(path.stem + ".partial.npz")
-    np.savez_compressed(tmp, **arrays, **{_DONE: done})
+    np.savez_compressed(tmp, **{**arrays, _DONE: done})
     os.replace(tmp, path)
 
 
