@@ -19,6 +19,7 @@ from . import randomize as randomize
 from . import regularizers as regularizers
 from . import relaxation as relaxation
 from . import saddle as saddle
+from . import scaling as scaling
 from . import sweep as sweep
 from . import taylor as taylor
 from . import train as train
@@ -41,6 +42,7 @@ __all__ = [
     "regularizers",
     "relaxation",
     "saddle",
+    "scaling",
     "sweep",
     "taylor",
     "train",

@@ -734,25 +734,25 @@ CASES = [
     ),
     (
         "sweep/threshold-str",
-        lambda: tl.sweep.crossing_point([1, 2], [1.0, 0.5], "a"),
+        lambda: tl.scaling.crossing_point([1, 2], [1.0, 0.5], "a"),
         TypeError,
         r"threshold must be a positive real",
     ),  # bug
     (
         "sweep/errors-complex",
-        lambda: tl.sweep.crossing_point([1, 2], np.array([1.0, 0.5j]), 0.7),
+        lambda: tl.scaling.crossing_point([1, 2], np.array([1.0, 0.5j]), 0.7),
         TypeError,
         r"errors must be real",
     ),  # bug
     (
         "sweep/ns-nan",
-        lambda: tl.sweep.crossing_point([1.0, float("nan")], [1.0, 0.5], 0.7),
+        lambda: tl.scaling.crossing_point([1.0, float("nan")], [1.0, 0.5], 0.7),
         ValueError,
         r"ns must be positive and strictly increasing",
     ),  # bug
     (
         "sweep/ds-shape",
-        lambda: tl.sweep.fit_exponent([1, 2], [[1.0, 0.5], [1.0, 0.4]], 0.7, ds=[1.0]),
+        lambda: tl.scaling.fit_exponent([1, 2], [[1.0, 0.5], [1.0, 0.4]], 0.7, ds=[1.0]),
         ValueError,
         r"ds must have shape \(2,\)",
     ),
