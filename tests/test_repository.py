@@ -269,3 +269,51 @@ def test_contributor_documents_exist_and_name_the_test_tiers():
     for target in ("make lint", "make unit", "make x64", "make nbval", "make test", "make bench"):
         assert target in text, target
     assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def _brace_expand(pattern: str) -> list[str]:
+    """``a_{x,y}_{u,v}.npz`` -> the four names (README's shorthand for a script's caches)."""
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if not m:
+        return [pattern]
+    return [
+        name
+        for alt in m.group(1).split(",")
+        for name in _brace_expand(pattern[: m.start()] + alt + pattern[m.end() :])
+    ]
+
+
+def test_readme_lists_every_experiment_and_its_caches():
+    """README's "Regenerating" list names every script in experiments/ and every cache in book/data/."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Regenerating notebooks and cached data", 1)[1].split("\n## ", 1)[0]
+    for script in sorted((ROOT / "experiments").glob("*.py")):
+        assert f"`experiments/{script.name}`" in section, f"README does not list experiments/{script.name}"
+    listed = {n for p in re.findall(r"`book/data/([^`*]+)`", section) for n in _brace_expand(p)}
+    stored = {
+        f.name for f in (ROOT / "book" / "data").glob("*") if f.suffix in (".npz",) or "settings" in f.name
+    }
+    assert stored <= listed, f"caches missing from README: {sorted(stored - listed)}"
+    assert listed <= stored, f"README lists caches that do not exist: {sorted(listed - stored)}"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_lines_fit_the_text_column(nb):
+    """Code lines and stored printed lines are at most 88 characters: the book's text column shows 88
+    monospace characters at a 1280 px window (tools/browser_check.py), so longer lines scroll or are cut."""
+    for c in _code_cells(nb):
+        for line in "".join(c["source"]).splitlines():
+            assert len(line) <= 88, f"code line of {len(line)} characters: {line[:60]!r}"
+        for out in c.get("outputs", []):
+            text = out.get("text") or out.get("data", {}).get("text/plain", "")
+            for line in "".join(text).splitlines():
+                assert len(line) <= 88, f"printed line of {len(line)} characters: {line[:60]!r}"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_every_chapter_figure_has_alt_text(nb):
+    """A cell that stores a figure says what it shows (MyST-NB puts ``mystnb.image.alt`` on the image)."""
+    for c in _code_cells(nb):
+        if any("image/png" in out.get("data", {}) for out in c.get("outputs", [])):
+            alt = c["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt.split()) >= 8, f"figure without alt text: {''.join(c['source'])[:60]!r}"
