@@ -21,6 +21,7 @@ from . import relaxation as relaxation
 from . import saddle as saddle
 from . import scaling as scaling
 from . import sweep as sweep
+from . import targets as targets
 from . import taylor as taylor
 from . import train as train
 from . import typing as typing
@@ -44,6 +45,7 @@ __all__ = [
     "saddle",
     "scaling",
     "sweep",
+    "targets",
     "taylor",
     "train",
     "typing",

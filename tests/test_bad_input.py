@@ -376,25 +376,25 @@ CASES = [
     ),  # bug
     (
         "data/staircase-input-law",
-        lambda: tl.data.staircase(KEY, 5, input_law="cube"),
+        lambda: tl.targets.staircase(KEY, 5, input_law="cube"),
         ValueError,
         r"unknown input_law 'cube'",
     ),
     (
         "data/staircase-weights-zero",
-        lambda: tl.data.staircase(KEY, 5, degrees=(1, 2), weights=(0.0, 0.0)),
+        lambda: tl.targets.staircase(KEY, 5, degrees=(1, 2), weights=(0.0, 0.0)),
         ValueError,
         r"weights must be finite and not all zero",
     ),  # bug
     (
         "data/staircase-call-wrong-d",
-        lambda: tl.data.staircase(KEY, 5)(jnp.ones((2, 4))),
+        lambda: tl.targets.staircase(KEY, 5)(jnp.ones((2, 4))),
         ValueError,
         r"x has feature dimension 4",
     ),  # bug
     (
         "data/make-dataset-noise-negative",
-        lambda: tl.data.make_dataset(KEY, tl.data.single_index(KEY, 5, 2), 10, 10, noise=-1.0),
+        lambda: tl.targets.make_dataset(KEY, tl.targets.single_index(KEY, 5, 2), 10, 10, noise=-1.0),
         ValueError,
         r"noise must be >= 0",
     ),
