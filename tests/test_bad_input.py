@@ -626,6 +626,18 @@ CASES = [
         TypeError,
         r"key must be a PRNG key",
     ),  # bug
+    (
+        "train/perturb-threshold-negative",
+        lambda: tl.train.perturb(0.1, -1.0, KEY),
+        ValueError,
+        r"threshold must be >= 0",
+    ),
+    (
+        "train/perturb-min-interval-zero",
+        lambda: tl.train.perturb(0.1, 0.1, KEY, min_interval=0),
+        ValueError,
+        r"min_interval must be >= 1",
+    ),
     # --- landscape
     (
         "landscape/hvp-v-shape",
