@@ -300,7 +300,10 @@ def ntk_vp(apply: ApplyFn, params: Params, x1: Any, x2: Any | None = None) -> Ca
     def mv(v):
         v = jnp.asarray(v)
         if v.shape != shape:
-            raise ValueError(f"v must have shape {shape} (the output's shape on x2), got {tuple(v.shape)}")
+            want = "(n2,)" if len(shape) == 1 else "(n2, k)"
+            raise ValueError(
+                f"v must have shape {want} = {shape} (the output's shape on x2), got {tuple(v.shape)}"
+            )
         return _ntk_vp(apply, params, x1, x2, v)
 
     return mv
@@ -493,3 +496,8 @@ def two_layer_ntk(
     check_float_leaves(params, "params")
     act = _act.get(activation)
     return _two_layer_ntk(params, x1, x2, act=act, trainable=check_trainable(trainable), same=same)
+
+
+from ._structured import mlp_ntk  # noqa: E402  (the structured NTK of nets.mlp)
+
+__all__ += ["mlp_ntk"]
