@@ -168,3 +168,58 @@ def case_mlp_ntk_large(cfg: Config) -> dict:
         derived=derived,
         extra={"flops_at_n": flops(widths, d, n)},
     )
+
+
+@register(
+    "lanczos_hvp",
+    family="anynet",
+    description="landscape.lanczos per iteration vs one compiled HVP called from a Python loop (small CNN)",
+)
+def case_lanczos_hvp(cfg: Config) -> dict:
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    sz = (
+        dict(channels=(4,), n=16, side=6, iters=8)
+        if cfg.quick
+        else dict(channels=(8, 8), n=64, side=8, iters=32)
+    )
+    net = tl.nets.cnn(sz["channels"], "tanh")
+    params = net.init(jax.random.key(0), 1)
+    x = jax.random.normal(jax.random.key(1), (sz["n"], sz["side"], sz["side"], 1))
+
+    def loss(p):
+        return jnp.mean((net.apply(p, x) - 1.0) ** 2)
+
+    flat, unravel = ravel_pytree(params)
+    hv = jax.jit(lambda f, v: jax.jvp(jax.grad(lambda g: loss(unravel(g))), (f,), (v,))[1])
+    k = sz["iters"]
+
+    def python_loop():
+        v = flat
+        for _ in range(k):
+            v = hv(flat, v)
+        return v
+
+    fns = {
+        f"lanczos {k} iterations": lambda: tl.landscape.lanczos(loss, params, jax.random.key(2), k).eigvals,
+        f"compiled HVP x {k} (Python loop)": python_loop,
+    }
+    timings = time_group(fns, cfg)
+    med = {t.label: t.median_s for t in timings}
+    ratios = [
+        ratio(
+            "lanczos / compiled HVPs",
+            f"lanczos {k} iterations",
+            f"compiled HVP x {k} (Python loop)",
+            med,
+            target=2.0,
+            op="<=",
+            note="includes full reorthogonalization and the Ritz step",
+        )
+    ]
+    return dict(
+        sizes={**sz, "channels": list(sz["channels"]), "p": int(flat.size)},
+        timings=timings,
+        ratios=ratios,
+    )
