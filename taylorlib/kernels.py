@@ -35,7 +35,8 @@ from .typing import Array, Float
 __all__ = ["nngp", "ntk", "dual", "quad_ntk", "order_k_ntk"]
 
 #: Quadrature nodes per dimension for :math:`\sigma^{(k)}` with ``k = 0`` and pre-activation variances
-#: :math:`\|x\|^2/d \le 2`; each derivative order adds :data:`NODES_PER_ORDER`. The rule is the trapezoidal
+#: :math:`\|x\|^2/d \le 2`; for tanh and user callables each derivative order adds :data:`NODES_PER_ORDER` (see
+#: ``_SMOOTH_ENOUGH``). The rule is the trapezoidal
 #: rule on :math:`[-L, L]` (:data:`TRUNCATION`) with Gaussian weights: for an integrand analytic in a strip
 #: :math:`|\mathrm{Im}\,z| < a` its error falls like :math:`e^{-2\pi a/h}`, much faster per node than
 #: Gauss–Hermite's :math:`e^{-2a\sqrt{2q}}` (tanh has poles at :math:`u = \pm i\pi/2`, i.e.
@@ -226,9 +227,16 @@ def _hermite_nodes(q: int):
     return z, w / w.sum()
 
 
-def _node_levels(k: int) -> tuple[int, ...]:
+#: Built-in activations whose derivatives need no extra nodes: entire functions (erf, gelu, quadratic) or
+#: poles twice as far from the real axis as tanh's (softplus and smooth_relu2 at :math:`u = \pm i\pi`); 64
+#: trapezoidal nodes keep them below 1e-12 for k <= 3 at :math:`\|x\|^2/d \le 2`. tanh and user callables
+#: get :data:`NODES_PER_ORDER` more per derivative order.
+_SMOOTH_ENOUGH = frozenset({"erf", "gelu", "quadratic", "softplus", "smooth_relu2", "relu"})
+
+
+def _node_levels(k: int, name: str | None = None) -> tuple[int, ...]:
     r"""Node counts per level of :math:`\max\|x\|^2/d` (level l covers up to :math:`2^{l+1}`)."""
-    base = NUM_NODES + NODES_PER_ORDER * min(k, 4)
+    base = NUM_NODES + (0 if name in _SMOOTH_ENOUGH else NODES_PER_ORDER * min(k, 4))
     levels = [base]
     while levels[-1] < MAX_NODES:
         levels.append(min(int(round(base * math.sqrt(2) ** len(levels))), MAX_NODES))
@@ -288,8 +296,8 @@ def dual(
 
     Returns:
         ``(n1, n2)`` matrix. Closed form for relu/erf (k ≤ 1) and quadratic; otherwise two-dimensional
-        quadrature (trapezoidal rule with Gaussian weights) with :data:`NUM_NODES` + k
-        :data:`NODES_PER_ORDER` nodes per dimension, times :math:`\sqrt 2` for every doubling of
+        quadrature (trapezoidal rule with Gaussian weights) with :data:`NUM_NODES` nodes per dimension (plus
+        k :data:`NODES_PER_ORDER` for tanh and user callables), times :math:`\sqrt 2` for every doubling of
         :math:`\max\|x\|^2/d` beyond 2 (up to :data:`MAX_NODES`); eager and jitted calls use the same nodes. A user callable is always
         integrated by quadrature, even if its ``__name__`` is that of a built-in.
 
@@ -310,7 +318,7 @@ def dual(
     if k > act.max_order:
         return jnp.zeros_like(s12)
     fn = _act.derivative(act, k)
-    levels = _node_levels(k)
+    levels = _node_levels(k, act.name)
     branches = [
         functools.partial(
             _quadrature_dual, fn=fn, q=q, batch=max(1, min(x1.shape[0], _QUAD_BLOCK // (x2.shape[0] * q * q)))
