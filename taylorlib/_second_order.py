@@ -69,8 +69,10 @@ def _sample_fn(apply, params, idx):
     return g, theta
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _hessian_block(g, theta, x1, x2):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _hessian_block(apply, idx, params, x1, x2):
+    # apply and the selected leaf indices are static (stable across calls: one compilation per shape)
+    g, theta = _sample_fn(apply, params, idx)
     hess = jax.vmap(jax.hessian(g), in_axes=(None, 0))
     h1 = hess(theta, x1)  # (c1, k, p, p)
     h2 = h1 if x2 is None else hess(theta, x2)
@@ -78,8 +80,10 @@ def _hessian_block(g, theta, x1, x2):
     return h1.reshape(h1.shape[0], -1) @ h2.reshape(h2.shape[0], -1).T / (4 * k)
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _sketch(g, theta, x1, x2, keys):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _sketch(apply, idx, params, x1, x2, keys):
+    g, theta = _sample_fn(apply, params, idx)
+
     def hv(xi, v):
         return jax.jvp(lambda t: jax.jacrev(g)(t, xi), (theta,), (v,))[1]  # (k, p)
 
@@ -160,14 +164,15 @@ def second_order_ntk(
     check_float_leaves(params, "params")
     k = output_dim(apply, params, x1, "x1")
     idx, _ = _select(params, wrt)
-    g, theta = _sample_fn(apply, params, idx)
+    idx = tuple(idx)
+    theta = jax.eval_shape(lambda p: _sample_fn(apply, p, idx)[1], params)
     ps = theta.shape[0]
     if method == "sketch":
         S = check_int(num_probes, "num_probes", minimum=2)
         if key is None:
             raise ValueError("key is required for method='sketch' (a PRNG key for the Rademacher probes)")
         check_key(key)
-        mean, se = _sketch(g, theta, x1, None if same else x2, jax.random.split(key, S))
+        mean, se = _sketch(apply, idx, params, x1, None if same else x2, jax.random.split(key, S))
         return KernelEstimate(mean, se)
     max_bytes = check_int(max_bytes, "max_bytes", minimum=1)
     # one sample's Hessian (k p_s^2 numbers) plus as much work space for forward-over-reverse
@@ -182,12 +187,16 @@ def second_order_ntk(
     chunk = max(1, max_bytes // (2 * per_sample))
     n1, n2 = _leading(x1), _leading(x2)
     if chunk >= max(n1, n2):
-        return _hessian_block(g, theta, x1, None if same else x2)
+        return _hessian_block(apply, idx, params, x1, None if same else x2)
     rows = []
     for s1 in _chunks(n1, chunk):
         rows.append(
             jnp.concatenate(
-                [_hessian_block(g, theta, _take(x1, s1), _take(x2, s2)) for s2 in _chunks(n2, chunk)], axis=1
+                [
+                    _hessian_block(apply, idx, params, _take(x1, s1), _take(x2, s2))
+                    for s2 in _chunks(n2, chunk)
+                ],
+                axis=1,
             )
         )
     return jnp.concatenate(rows, axis=0)
