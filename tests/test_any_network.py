@@ -161,3 +161,22 @@ def test_empirical_ntk_sharded_over_four_host_devices():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("ok")
+
+
+@pytest.mark.x64
+def test_taylor_terms_and_models_of_a_vector_output_cnn(x64):
+    # the Taylor terms of a CNN with (n, 2) outputs: exact at order 2 for the expansion of a quadratic in t
+    net = tl.nets.cnn((3,), "tanh", out_dim=2)
+    p0 = net.init(jax.random.key(0), 1)
+    x = gaussian(5, 4, 5, 5, 1)
+    dp = jax.tree_util.tree_map(lambda v: 1e-3 * jnp.ones_like(v), p0)
+    f0, f1, f2 = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2)
+    assert f0.shape == f1.shape == f2.shape == (4, 2)
+    p1 = jax.tree_util.tree_map(jnp.add, p0, dp)
+    lin = tl.taylor.linearize(net.apply, p0)(p1, x)
+    np.testing.assert_allclose(lin, f0 + f1, rtol=1e-10, atol=1e-14)
+    fq = tl.quadratic.quadratic_model(net.apply, p0)(p1, x)
+    np.testing.assert_allclose(fq, f2, rtol=1e-10, atol=1e-14)
+    # the remainder of the second-order expansion is third order in the step
+    rest = net.apply(p1, x) - (f0 + f1 + f2)
+    assert float(jnp.abs(rest).max()) < 1e-6
