@@ -12,10 +12,17 @@ JOBS ?= 2
 export PYTHONHASHSEED := 0
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 
+# A persistent XLA compilation cache for repeated local runs of unit, x64 and nbval: compiled programs
+# are kept under the user's cache folder, one folder per pinned JAX version. `make bench` clears it so
+# that benchmark compile times stay honest; `make test XLA_CACHE=` runs without it.
+JAX_PIN := $(shell sed -n 's/^jax==//p' constraints.txt 2>/dev/null)
+XLA_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/taylorlib/xla-jax$(JAX_PIN)
+XLA_ENV = $(if $(XLA_CACHE),JAX_COMPILATION_CACHE_DIR=$(XLA_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0,)
+
 BROWSER_STAMP := $(VENV)/.browser-$(HASH)
 OLDEST_VENV := _build/oldest-venv
 
-.PHONY: all install test unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
+.PHONY: all install test test-slow unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
 	colab-cell colab-check browser-check oldest-check serve figures
 
 all: test
@@ -41,13 +48,19 @@ format: $(STAMP)
 # Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally. Tests marked browser
 # drive chromium and run in `make browser-check`.
 unit: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser"
+	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser and not slow" --durations=15
+
+# The few inherently slow tests (marked slow: convex relaxations, float32 slope fits, chapter-3 mutation
+# runs); CI runs them after make test.
+test-slow: $(STAMP)
+	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "slow and not x64 and not browser" --durations=15 tests
 
 x64: $(STAMP)
-	JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 tests
+	$(XLA_ENV) JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 --durations=10 tests
 
 nbval: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -o addopts="-p no:cacheprovider" --nbval --nbval-current-env \
+	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadfile -o addopts="-p no:cacheprovider" --nbval \
+	  --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(CHAPTERS)
 
 book: $(STAMP)
@@ -71,10 +84,11 @@ data: $(STAMP)
 	for s in experiments/*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
 
 bench: $(STAMP)
+	rm -rf $(XLA_CACHE)
 	$(PY) -m benchmarks
 
 bench-quick: $(STAMP)
-	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks --quick; else echo "no benchmarks yet"; fi
+	@if [ -f benchmarks/__main__.py ]; then $(PY) -m benchmarks --quick --strict; else echo "no benchmarks yet"; fi
 
 upgrade:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

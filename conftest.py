@@ -1,4 +1,4 @@
-"""Root pytest configuration: JAX is strict for every test and doctest (STYLE.md principle 9)."""
+"""Root pytest configuration: JAX is strict for every test and doctest (CONTRIBUTING.md, "Conventions the code follows")."""
 
 import jax
 

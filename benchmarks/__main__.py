@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks [--quick] [--only NAME[,NAME]] [--repeats N] [--output PATH]``."""
+"""Command line: ``python -m benchmarks [--quick] [--strict] [--only NAME[,NAME]] [--repeats N] [--output PATH]``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import sys
 import time
 from pathlib import Path
 
-from . import RESULTS_DIR, Config, from_json, markdown_tables, run, select, write_json
+from . import RESULTS_DIR, Config, from_json, markdown_tables, misses, run, select, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the suite works (CI)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit non-zero when any judged target is missed (with --quick: only errors count, "
+        "since tiny sizes judge nothing)",
+    )
     parser.add_argument(
         "--only", action="append", metavar="NAME", help="case or family name (repeatable, or a,b)"
     )
@@ -67,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_tables(results))
     path = write_json(results, cfg, output)
     print(f"\n{len(results)} cases in {wall:.1f} s; results written to {path}", file=sys.stderr)
-    return 1 if any(r.status == "error" for r in results) else 0
+    if any(r.status == "error" for r in results):
+        return 1
+    missed = [] if cfg.quick else misses(results)
+    if args.strict and missed:
+        print(f"--strict: {len(missed)} target(s) missed: " + "; ".join(missed), file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -293,6 +293,7 @@ def peak_memory(target: str, kwargs: dict, timeout: float = 600.0) -> dict:
 
 
 def _result_from(case: Case, out: dict, wall: float) -> CaseResult:
+    derived = dict(out.get("derived", {}))
     return CaseResult(
         case.name,
         case.family,
@@ -302,11 +303,28 @@ def _result_from(case: Case, out: dict, wall: float) -> CaseResult:
         dict(out.get("sizes", {})),
         tuple(out.get("timings", ())),
         dict(out.get("memory", {})),
-        tuple(out.get("ratios", ())),
+        tuple(_unjudged_if_derived(q, derived) for q in out.get("ratios", ())),
         dict(out.get("extra", {})),
         wall,
-        dict(out.get("derived", {})),
+        derived,
     )
+
+
+def _unjudged_if_derived(q: Ratio, derived: dict) -> Ratio:
+    """A ratio of a number that was computed, not measured (an extrapolation) is never a PASS or MISS."""
+    if q.num not in derived and q.den not in derived:
+        return q
+    note = q.note if q.note.startswith("extrapolated") else f"extrapolated; {q.note}".rstrip("; ")
+    return q._replace(passed=None, note=note)
+
+
+def misses(results: Sequence[CaseResult]) -> list[str]:
+    """Names of every judged ratio or slope that missed its target, as ``case: ratio``."""
+    out = []
+    for r in results:
+        out += [f"{r.name}: {q.name}" for q in r.ratios if q.passed is False]
+        out += [f"{r.name}: {sl['name']}" for sl in r.extra.get("slopes", ()) if sl.get("passed") is False]
+    return out
 
 
 def run_case(case: Case, cfg: Config) -> CaseResult:

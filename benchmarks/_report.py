@@ -114,7 +114,10 @@ def markdown_tables(results: Sequence[CaseResult]) -> str:
         for q in r.ratios:
             src = mem if q.kind == "memory" else med
             target = f"{q.op} {q.target:g}" if q.op else "—"
-            status = "—" if q.passed is None else ("PASS" if q.passed else "MISS")
+            if q.passed is None:
+                status = "extrapolated (not judged)" if q.note.startswith("extrapolated") else "—"
+            else:
+                status = "PASS" if q.passed else "MISS"
             lines.append(
                 f"| {r.name} | {q.name} | {q.value:.3g} | {target} | {status} | "
                 f"{_fmt_metric(q.kind, src[q.num])} | {_fmt_metric(q.kind, src[q.den])} |"

@@ -1,7 +1,7 @@
 """Regenerate ``book/data/azll_net.npz`` and ``book/data/azll_kernel.npz``: the Allen-Zhu–Li–Liang target.
 
-Target ``tl.data.azll_target()`` (standardized (sin 3x1 + sin 3x2 + sin 3x3 - 2)^2 cos 7x4 on the unit
-sphere of R^4, theory.md §3.4, E3.1). Every model sees the inputs scaled to norm sqrt(d) = 2 (the
+Target ``tl.targets.azll_target()`` (standardized (sin 3x1 + sin 3x2 + sin 3x3 - 2)^2 cos 7x4 on the unit
+sphere of R^4, Allen-Zhu, Li & Liang 2019, arXiv:1811.04918). Every model sees the inputs scaled to norm sqrt(d) = 2 (the
 two-layer convention: pre-activations of order one). For each n in ``N_GRID`` and each seed (one
 training set and 4,000 test points per seed):
 
@@ -45,11 +45,11 @@ ARGS = {
     "LEARNING_RATE": LEARNING_RATE, "STEPS": STEPS, "RIDGES": list(RIDGES),
 }  # fmt: skip
 DATA = Path(__file__).resolve().parents[1] / "book" / "data"
-TARGET = tl.data.azll_target()
+TARGET = tl.targets.azll_target()
 
 
 def dataset(key, n):
-    ds = tl.data.make_dataset(key, TARGET, n, N_TEST)
+    ds = tl.targets.make_dataset(key, TARGET, n, N_TEST)
     return ds._replace(x_train=2.0 * ds.x_train, x_test=2.0 * ds.x_test)
 
 

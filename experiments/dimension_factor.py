@@ -1,6 +1,6 @@
 """Regenerate ``book/data/dimension_*.npz``: Bai–Lee's dimension factor, NTK vs quadratic model.
 
-Targets on the sphere S^{d-1}(sqrt d), each with unit variance (``tl.data.low_rank``):
+Targets on the sphere S^{d-1}(sqrt d), each with unit variance (``tl.targets.low_rank``):
 
 * ``p2``: rank one, degree 2 (``low_rank(key, d, 2, 1)`` = ``single_index(key, d, 2)``), softplus network;
   d in ``DIMS`` (five dimensions), n = c d.
@@ -75,8 +75,8 @@ def n_of(case, d, c):
 def setup(key, case, d, c):
     degree, rank, act, _, _ = CASES[case]
     k_target, k_data, k_net, k_move = jax.random.split(key, 4)
-    target = tl.data.low_rank(k_target, d, degree, rank)
-    ds = tl.data.make_dataset(k_data, target, n_of(case, d, c), N_TEST)
+    target = tl.targets.low_rank(k_target, d, degree, rank)
+    ds = tl.targets.make_dataset(k_data, target, n_of(case, d, c), N_TEST)
     params0 = tl.nets.two_layer(WIDTH, act).init(k_net, d)
     return ds, params0, INIT * jax.random.normal(k_move, (WIDTH, d))
 

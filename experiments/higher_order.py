@@ -15,7 +15,7 @@ refused):
     float32 it also differentiates the round-off of sigma (a few percent at m = 10^6).
 
 ``book/data/higher_order_generalization.npz``, grid ``d`` × ``j`` × seeds, ``n = round(d^2 2^{(j-4)/2})``
-    Relative test MSE of a unit-variance degree-3 zonal harmonic (``tl.data.staircase(key, d,
+    Relative test MSE of a unit-variance degree-3 zonal harmonic (``tl.targets.staircase(key, d,
     degrees=(3,))``) learned by ``order3`` (gradient descent on the order-3 Taylor term ``f^(3)`` of a paired
     smooth-ReLU² net of width 256 in the ``W = m^{-1/6} V`` scaling, from ``V ~ 0.5 N(0, I/d)``), ``ntk``
     (kernel ridge regression with the W-block NTK of a width-4096 net, close to the m -> infinity kernel)
@@ -131,7 +131,7 @@ def generalization_point(key: jax.Array, d: int, j: int) -> dict:
     """
     n = gen_n(d, j)
     k_t, k_tr, k_te, k_n, k_w, k_v = jax.random.split(key, 6)
-    target = tl.data.staircase(k_t, d, degrees=(GEN_K,))
+    target = tl.targets.staircase(k_t, d, degrees=(GEN_K,))
     x_test = tl.data.sphere(k_te, GEN_N_TEST, d)
     y_test = target(x_test)
     rel_mse = lambda pred: float(jnp.mean((pred - y_test) ** 2) / jnp.mean(y_test**2))

@@ -1,6 +1,6 @@
 """Regenerate ``book/data/lmz_*.npz``: kernels vs gradient descent on ``a^T|W* x|`` (Li–Ma–Zhang setting).
 
-x ~ N(0, I_d), target ``tl.data.abs_teacher(key, d)`` (centered, unit variance; its Hermite degrees >= 4
+x ~ N(0, I_d), target ``tl.targets.abs_teacher(key, d)`` (centered, unit variance; its Hermite degrees >= 4
 carry (pi - 3)/(pi - 2) ~ 0.124 of the variance). For d in ``DIMS`` and n = c d^2 / 2 (c in the grids
 below, so n / d^2 is the same at every d), per seed (one teacher, one training set, ``N_TEST`` test
 points):
@@ -59,7 +59,7 @@ DATA = Path(__file__).resolve().parents[1] / "book" / "data"
 
 def dataset(key, d, n):
     k_target, k_data = jax.random.split(key)
-    return tl.data.make_dataset(k_data, tl.data.abs_teacher(k_target, d), n, N_TEST)
+    return tl.targets.make_dataset(k_data, tl.targets.abs_teacher(k_target, d), n, N_TEST)
 
 
 def with_bias(x):

@@ -1,6 +1,6 @@
 """Regenerate ``book/data/nbl_*.npz``: a dense plus a sparse part, the NTK and the quadratic model (Nichani–Bai–Lee).
 
-Target ``tl.data.dense_plus_sparse(key, d, 1, 2)`` on the sphere: a dense linear part (a random linear
+Target ``tl.targets.dense_plus_sparse(key, d, 1, 2)`` on the sphere: a dense linear part (a random linear
 function of all coordinates) plus a sparse degree-2 zonal harmonic of one direction, equal energies.
 The network is ``tl.nets.two_layer(WIDTH, "smooth_relu2")``: sigma'' of the smooth ReLU^2 has an even
 and an odd part, so the quadratic model f^(2) can represent both halves (no parity obstruction). For d
@@ -77,8 +77,8 @@ DATA = Path(__file__).resolve().parents[1] / "book" / "data"
 
 def setup(key, d, c):
     k_target, k_data, k_net, k_move = jax.random.split(key, 4)
-    target = tl.data.dense_plus_sparse(k_target, d, 1, 2)
-    ds = tl.data.make_dataset(k_data, target, c * d, N_TEST)
+    target = tl.targets.dense_plus_sparse(k_target, d, 1, 2)
+    ds = tl.targets.make_dataset(k_data, target, c * d, N_TEST)
     params0 = tl.nets.two_layer(WIDTH, ACTIVATION).init(k_net, d)
     return target, ds, params0, INIT * jax.random.normal(k_move, (WIDTH, d))
 

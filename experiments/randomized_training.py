@@ -2,7 +2,7 @@
 
 Setting (chapter 2, section 5): inputs uniform on :math:`S^{d-1}(\\sqrt d)` with ``D = 30``, ``N = 240 = 8d``
 training and ``N_TEST`` test points, the unit-variance rank-one quadratic target
-``tl.data.single_index(key, D, 2)`` (one direction for all seeds: by rotation invariance of the inputs and of
+``tl.targets.single_index(key, D, 2)`` (one direction for all seeds: by rotation invariance of the inputs and of
 :math:`W_0` its direction does not matter), a symmetric softplus ``tl.nets.two_layer`` network of width
 ``M = 400`` (1600 for one learner), movement :math:`W = m^{-1/4}V` (``tl.quadratic.to_movement``), gradient
 steps with learning rate ``LR_BASE * m / d`` (``tl.quadratic.learning_rate``) from ``V0 = V_INIT * N(0, 1)``.
@@ -71,7 +71,7 @@ LEARNERS = (
 )
 SEEDS = 5
 OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "randomized_training.npz"
-TARGET = tl.data.single_index(jax.random.key(2), D, 2)
+TARGET = tl.targets.single_index(jax.random.key(2), D, 2)
 
 
 def _profiles():
@@ -190,7 +190,7 @@ def main() -> None:
         "v_init": V_INIT,
         "ridges": list(RIDGES),
         "lam_logistic": LAM,
-        "target": "tl.data.single_index(jax.random.key(2), d, 2)",
+        "target": "tl.targets.single_index(jax.random.key(2), d, 2)",
         "seeds": "jax.random.split(jax.random.key(0), 5)",
     }
     res = tl.sweep.run(

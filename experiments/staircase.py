@@ -2,7 +2,7 @@
 
 Kernel ridge regression with the infinite-width ReLU NTK :math:`\\Theta_\\infty` of ``tl.nets.two_layer``
 (both layers trainable) on inputs uniform on the sphere :math:`S^{d-1}(\\sqrt d)`, target
-``tl.data.staircase(key, d, degrees=(1, 2, 3))`` (one zonal harmonic of each degree, energy 1/3 each, unit
+``tl.targets.staircase(key, d, degrees=(1, 2, 3))`` (one zonal harmonic of each degree, energy 1/3 each, unit
 variance). For every seed one target, one draw of ``N_MAX`` training points and one test set of ``N_TEST``
 points are made; the training set of size ``n`` is the first ``n`` points of the draw, so each seed gives
 one learning curve. The ridge is ``RIDGE_FACTOR * tr(K) / n``.
@@ -42,7 +42,7 @@ N_GRID = np.unique(np.r_[np.geomspace(10, 2.5 * D**2, 16).round(), 4 * D, D**2, 
 N_MAX = int(N_GRID[-1])
 N_TEST = 2000
 SEEDS = 10
-#: ridge = RIDGE_FACTOR * tr(K) / n, as in theory.md E6.1 (small: GMMM's optimum is ridgeless).
+#: ridge = RIDGE_FACTOR * tr(K) / n (small: the optimum of Ghorbani, Mei, Misiakiewicz & Montanari is ridgeless).
 RIDGE_FACTOR = 1e-3
 OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "staircase.npz"
 
@@ -50,7 +50,7 @@ OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "staircase.npz"
 def staircase_point(key: jax.Array, n: int) -> dict:
     """Relative test MSE and per-degree learned fractions of KRR with n training points (one seed)."""
     k_target, k_train, k_test = jax.random.split(key, 3)
-    target = tl.data.staircase(k_target, D, degrees=DEGREES)
+    target = tl.targets.staircase(k_target, D, degrees=DEGREES)
     x = tl.data.sphere(k_train, N_MAX, D)[:n]
     x_test = tl.data.sphere(k_test, N_TEST, D)
     y, y_test = target(x), target(x_test)

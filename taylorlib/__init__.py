@@ -19,7 +19,9 @@ from . import randomize as randomize
 from . import regularizers as regularizers
 from . import relaxation as relaxation
 from . import saddle as saddle
+from . import scaling as scaling
 from . import sweep as sweep
+from . import targets as targets
 from . import taylor as taylor
 from . import train as train
 from . import typing as typing
@@ -41,7 +43,9 @@ __all__ = [
     "regularizers",
     "relaxation",
     "saddle",
+    "scaling",
     "sweep",
+    "targets",
     "taylor",
     "train",
     "typing",

@@ -29,11 +29,25 @@ def as_float_array(x: Any, name: str) -> jax.Array:
     return jnp.asarray(x)
 
 
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    return jnp.all(jnp.isfinite(x))
+
+
 def check_finite(x: Any, name: str) -> None:
-    """Raise ValueError if a concrete array contains NaN or inf (skipped under tracing)."""
+    """Raise ValueError if a concrete array contains NaN or inf (skipped under tracing).
+
+    Host arrays and arrays on the CPU are checked in place (``np.asarray`` of a CPU JAX array is a
+    view, not a copy); arrays on an accelerator are reduced on the device, so one boolean, not the
+    array, crosses to the host.
+    """
     if is_tracer(x):
         return
-    if not np.all(np.isfinite(np.asarray(x))):
+    if isinstance(x, jax.Array) and any(dev.platform != "cpu" for dev in x.devices()):
+        ok = bool(_all_finite(x))
+    else:
+        ok = bool(np.all(np.isfinite(np.asarray(x))))
+    if not ok:
         raise ValueError(f"{name} contains NaN or inf values")
 
 
@@ -103,7 +117,7 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
     """Raise ValueError unless pytrees ``a`` and ``b`` have the same structure and leaf shapes."""
     ta, tb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
-    if ta != tb:
+    if ta != tb:  # type: ignore[operator]  # PyTreeDef defines equality; its stub does not say so
         raise ValueError(f"{name_b} must have the same pytree structure as {name_a}: got {tb}, expected {ta}")
     for la, lb in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         if jnp.shape(la) != jnp.shape(lb):

@@ -110,7 +110,7 @@ quadratic = Activation("quadratic", _quadratic, max_order=2)
 smooth_relu2 = Activation("smooth_relu2", _smooth_relu2)
 
 _REGISTRY: dict[str, Activation] = {
-    a.name: a for a in (relu, erf, tanh, softplus, gelu, quadratic, smooth_relu2)
+    str(a.name): a for a in (relu, erf, tanh, softplus, gelu, quadratic, smooth_relu2)
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -91,6 +91,7 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
         return {"W": W, "a": a}
 
     def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        _require(params, {"W": "(m, d)", "a": "(m,)"})
         W, a = params["W"], params["a"]
         x = check_x(x, "x", d=W.shape[-1])
         m = W.shape[0]
@@ -146,17 +147,11 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True, out_
     def init(key: PRNGKeyArray, input_dim: int) -> dict:
         d = check_int(input_dim, "input_dim", minimum=1)
         check_key(key)
-        keys = jax.random.split(key, 2 * len(ws) + 1)
-        dims = (d,) + ws
-        hidden = []
-        for i in range(len(ws)):
-            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i]))}
-            if bias:
-                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
-            hidden.append(layer)
-        return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], head)}
+        hidden, a = _gaussian_layers(key, (d,) + ws, (), head, bias)
+        return {"hidden": hidden, "a": a}
 
     def apply(params: dict, x: Float[Array, "n d"]) -> Array:
+        _require(params, {"hidden": "a tuple of {'W': (n_l+1, n_l), 'b'} layers", "a": "(n_L,) or (n_L, q)"})
         h = check_x(x, "x", d=params["hidden"][0]["W"].shape[1])
         for layer in params["hidden"]:
             pre = h @ layer["W"].T / math.sqrt(h.shape[-1])
@@ -193,7 +188,8 @@ def cnn(
         bias: include biases ``b_l``.
 
     Returns:
-        ``Model(init, apply)`` with ``init(key, input_channels)`` returning
+        ``Model(init, apply)`` with ``init(key, input_dim)`` (``input_dim``: the number ``C`` of input
+        channels) returning
         ``{"conv": ({"W": (c_1, C, k, k), "b": (c_1,)}, ...), "a": (c_L,) or (c_L, q)}`` and
         ``apply(params, x: (n, H, W, C))``.
 
@@ -213,20 +209,16 @@ def cnn(
     act = _act.get(activation)
     head = (cs[-1],) if q == 1 else (cs[-1], q)
 
-    def init(key: PRNGKeyArray, input_channels: int) -> dict:
-        c0 = check_int(input_channels, "input_channels", minimum=1)
+    def init(key: PRNGKeyArray, input_dim: int) -> dict:
+        c0 = check_int(input_dim, "input_dim", minimum=1)
         check_key(key)
-        keys = jax.random.split(key, 2 * len(cs) + 1)
-        dims = (c0,) + cs
-        conv = []
-        for i in range(len(cs)):
-            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i], k, k))}
-            if bias:
-                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
-            conv.append(layer)
-        return {"conv": tuple(conv), "a": jax.random.normal(keys[-1], head)}
+        conv, a = _gaussian_layers(key, (c0,) + cs, (k, k), head, bias)
+        return {"conv": conv, "a": a}
 
     def apply(params: dict, x: Float[Array, "n H W C"]) -> Array:
+        _require(
+            params, {"conv": "a tuple of {'W': (c_l+1, c_l, k, k), 'b'} layers", "a": "(c_L,) or (c_L, q)"}
+        )
         c0 = params["conv"][0]["W"].shape[1]
         h = as_float_array(x, "x")
         if h.ndim != 4 or h.shape[-1] != c0 or h.shape[0] == 0:
@@ -246,6 +238,33 @@ def cnn(
         return _readout(jnp.mean(h, axis=(1, 2)), params["a"])
 
     return Model(init, apply)
+
+
+def _gaussian_layers(
+    key: PRNGKeyArray, dims: tuple[int, ...], window: tuple[int, ...], head: tuple[int, ...], bias: bool
+) -> tuple[tuple[dict, ...], jax.Array]:
+    """Standard Gaussian layers ``W_l: (dims[l+1], dims[l], *window)`` (and ``b_l``) and a readout."""
+    keys = jax.random.split(key, 2 * (len(dims) - 1) + 1)
+    layers = []
+    for i in range(len(dims) - 1):
+        layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i]) + window)}
+        if bias:
+            layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
+        layers.append(layer)
+    return tuple(layers), jax.random.normal(keys[-1], head)
+
+
+def _require(params: Any, keys: dict[str, str]) -> None:
+    """Clear errors for parameters that are not the dict ``init`` returns (instead of a bare KeyError)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be the dict returned by init, got {type(params).__name__}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        want = ", ".join(f"{k!r}: {v}" for k, v in keys.items())
+        raise ValueError(
+            f"params is missing {missing} (has {sorted(map(str, params))}); expected the dict returned by "
+            f"init, {{{want}}}"
+        )
 
 
 def _check_widths(widths: Any, name: str) -> tuple[int, ...]:

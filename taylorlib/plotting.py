@@ -42,7 +42,7 @@ DPI = 100
 #: Width, in CSS pixels, that the book gives a figure at a 1280 px browser window (``make browser-check``
 #: fails if the column becomes narrower than this).
 COLUMN_PX = 680
-#: Smallest legend text, in points as displayed (STYLE.md).
+#: Smallest legend text, in points as displayed (CONTRIBUTING.md, "Adding a chapter").
 MIN_LEGEND_PT = 9.0
 _FONT_SCALE = 0.95  # seaborn "notebook" context: legend text 10.45 pt, labels 11.4 pt
 
@@ -87,7 +87,7 @@ def _real_array(v: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an array of real numbers, got {v!r}") from err
 
 
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Least-squares slope of ``log y`` against ``log x``.
 
     Raises:
@@ -98,12 +98,12 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
         >>> round(tl.plotting.loglog_slope([1, 4, 16], [1.0, 0.5, 0.25]), 6)  # y = x^(-1/2)
         -0.5
     """
-    x, y = _real_array(x, "x"), _real_array(y, "y")
-    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(x * y)):
+    xa, ya = _real_array(x, "x"), _real_array(y, "y")
+    if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 2:
+        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {xa.shape} and {ya.shape}")
+    if np.any(xa <= 0) or np.any(ya <= 0) or not np.all(np.isfinite(xa * ya)):
         raise ValueError("x and y must be positive and finite for a log-log fit")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return float(np.polyfit(np.log(xa), np.log(ya), 1)[0])
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0, **kw: Any):
@@ -123,9 +123,9 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float
     for name, v in (("ncols", ncols), ("nrows", nrows)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
-    for name, v in (("width", width), ("height", height)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 30:
-            raise ValueError(f"{name} must be a number of inches in (0, 30], got {v!r}")
+    for name, inches in (("width", width), ("height", height)):
+        if isinstance(inches, bool) or not isinstance(inches, int | float) or not 0 < inches <= 30:
+            raise ValueError(f"{name} must be a number of inches in (0, 30], got {inches!r}")
     set_theme(scale=min(4.0, max(1.0, width * DPI / COLUMN_PX)))
     return plt.subplots(nrows, ncols, figsize=(width, height), **kw)
 
@@ -221,7 +221,7 @@ def legend_display_size(fig: Any, column_px: float = COLUMN_PX) -> float | None:
 def _rc(key: str) -> Any:
     import matplotlib as mpl
 
-    return mpl.rcParams[key]
+    return mpl.rcParams[key]  # type: ignore[index]  # rcParams keys are typed as literals
 
 
 def loglog(
@@ -244,14 +244,14 @@ def loglog(
         >>> round(slope, 6), ax.get_legend_handles_labels()[1][0]
         (-1.0, 'error (slope -1.00)')
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    slope = loglog_slope(x, y) if fit else None
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    slope = loglog_slope(xa, ya) if fit else None
     text = f"{label} (slope {slope:+.2f})" if fit else label
-    (line,) = ax.plot(x, y, marker=marker, label=text, **kw)
+    (line,) = ax.plot(xa, ya, marker=marker, label=text, **kw)
     if fit:
-        c = np.polyfit(np.log(x), np.log(y), 1)
-        xs = np.geomspace(x.min(), x.max(), 50)
+        c = np.polyfit(np.log(xa), np.log(ya), 1)
+        xs = np.geomspace(xa.min(), xa.max(), 50)
         ax.plot(xs, np.exp(np.polyval(c, np.log(xs))), ls="--", lw=1, color=line.get_color(), alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -5,15 +5,15 @@ Write :math:`u_{ir} = w_{0,r}\cdot x_i` and lift each neuron's movement to the r
 :math:`F_0(W) = \frac1n\sum_i\big[(y_i - f^{(0)}(x_i) - f^Q_W(x_i))^2 + E_i(W)\big]`
 (``tl.randomize.expected_square_loss``), are *linear* in the :math:`M_r`:
 
-.. math:: f^Q_W(x_i) = \sum_r \alpha_{ir}\, x_i^\top M_r x_i,\quad \alpha_{ir} = \frac{a_r\sigma''(u_{ir})}{2\sqrt m},
-   \qquad E_i(W) = \sum_r \beta_{ir}\, x_i^\top M_r x_i,\quad \beta_{ir} = \frac{\sigma'(u_{ir})^2}{m},
+.. math:: f^Q_W(x_i) &= \sum_r \alpha_{ir}\, x_i^\top M_r x_i,\quad \alpha_{ir} = \frac{a_r\sigma''(u_{ir})}{2\sqrt m},\\
+   E_i(W) &= \sum_r \beta_{ir}\, x_i^\top M_r x_i,\quad \beta_{ir} = \frac{\sigma'(u_{ir})^2}{m},
 
 and the regularizer is a convex function of them, :math:`\lambda\lVert W\rVert_{2,4}^8 = \lambda\big(\sum_r
 (\mathrm{tr}\,M_r)^2\big)^2`. So :math:`F_\lambda(W) = F_0(W) + \lambda\lVert W\rVert_{2,4}^8 = g(M_1,\dots,M_m)` with
 the convex function
 
-.. math:: g(M) = \frac1n\big\lVert y - f^{(0)} - \mathcal A(M)\big\rVert^2 + \langle C, M\rangle + \varphi(s),\qquad
-   \mathcal A(M)_i = \sum_r \alpha_{ir}\, x_i^\top M_r x_i,\quad C_r = \frac1n\sum_i \beta_{ir}\, x_i x_i^\top \succeq 0,
+.. math:: g(M) &= \frac1n\big\lVert y - f^{(0)} - \mathcal A(M)\big\rVert^2 + \langle C, M\rangle + \varphi(s),\\
+   \mathcal A(M)_i &= \sum_r \alpha_{ir}\, x_i^\top M_r x_i,\qquad C_r = \frac1n\sum_i \beta_{ir}\, x_i x_i^\top \succeq 0,
 
 where :math:`s_r = \mathrm{tr}\,M_r` and :math:`\varphi(s) = \lambda\lVert s\rVert_2^4`. Dropping the rank-one
 constraint leaves a convex problem over a product of PSD cones, whose optimum :math:`g^\star` is a lower bound on
@@ -25,8 +25,8 @@ pooled into one matrix (that is exact only for a constant :math:`\sigma''`, with
 :func:`solve` minimizes :math:`g` (two independent solvers); :func:`dual_bound` certifies the result through the
 Lagrange dual of the lifted problem,
 
-.. math:: \max_{\nu\in\mathbb R^n,\ \mu\in\mathbb R^m}\; -\nu^\top(y - f^{(0)}) - \tfrac n4\lVert\nu\rVert^2 - \varphi^*(\mu)
-   \quad\text{s.t.}\quad S_r(\nu) + \mu_r I \succeq 0,\qquad S_r(\nu) = C_r + \sum_i \nu_i\,\alpha_{ir}\,x_i x_i^\top,
+.. math:: &\max_{\nu\in\mathbb R^n,\ \mu\in\mathbb R^m}\; -\nu^\top(y - f^{(0)}) - \tfrac n4\lVert\nu\rVert^2 - \varphi^*(\mu)\\
+   &\quad\text{s.t.}\quad S_r(\nu) + \mu_r I \succeq 0,\qquad S_r(\nu) = C_r + \sum_i \nu_i\,\alpha_{ir}\,x_i x_i^\top,
 
 with :math:`\varphi^*(\mu) = \frac34(4\lambda)^{-1/3}\lVert\mu\rVert^{4/3}` (and :math:`\mu = 0` when
 :math:`\lambda = 0`). Every feasible :math:`(\nu,\mu)` gives a lower bound on :math:`g^\star` (weak duality), so the
@@ -187,7 +187,9 @@ def lifted_problem(
         >>> prob.alpha.shape, prob.beta.shape
         ((5, 8), (5, 8))
     """
-    W0, a, x = check_movement(params0, None, x)
+    W0, a, x_checked = check_movement(params0, None, x)
+    assert x_checked is not None  # x was given
+    x = x_checked
     y = as_float_array(y, "y")
     if y.shape != (x.shape[0],):
         raise ValueError(f"y must have shape (n,) = ({x.shape[0]},) to match x, got {tuple(y.shape)}")
@@ -648,8 +650,9 @@ def landscape_identity(
     :math:`\xi_r`). For :math:`F_\lambda = F_0 + R`, :math:`R(W) = \lambda\lVert W\rVert_{2,4}^8`, and the lifted
     :math:`F_0^{\rm lift}` (``g`` with :math:`\lambda = 0`),
 
-    .. math:: \mathbb E\,\nabla^2F_\lambda(W)[D,D] - \langle\nabla F_\lambda(W), W\rangle
-       = 2\big(F_0^{\rm lift}(M^\star) - F_0(W)\big) - \mathrm{conv} + \mathrm{GN} + \mathbb E\,\nabla^2R(W)[D,D] - 8R(W),
+    .. math:: &\mathbb E\,\nabla^2F_\lambda(W)[D,D] - \langle\nabla F_\lambda(W), W\rangle\\
+       &\quad= 2\big(F_0^{\rm lift}(M^\star) - F_0(W)\big) - \mathrm{conv} + \mathrm{GN}\\
+       &\qquad + \mathbb E\,\nabla^2R(W)[D,D] - 8R(W),
 
     with :math:`\mathrm{conv} = \frac2n\sum_i(\mathcal A(M^\star)_i - f^Q_W(x_i))^2 \ge 0` and
     :math:`\mathrm{GN} = \frac2n\sum_i\sum_r\sigma''(u_{ir})^2(w_r\cdot x_i)^2\,x_i^\top M^\star_rx_i/m`. The left
@@ -714,8 +717,8 @@ def landscape_slack(
     :math:`\min(0,\lambda_{\min})\,\mathrm{tr}M^\star - \lVert\nabla F_\lambda\rVert\lVert W\rVert_F`, since
     :math:`\mathbb E\lVert D\rVert^2 = \mathrm{tr}M^\star`. With :math:`\mathrm{conv}\ge0` this gives
 
-    .. math:: F_0(W) - F_0^{\rm lift}(M^\star) \le \tfrac12\big[\mathrm{GN} + \mathbb E\,\nabla^2R(W)[D,D] - 8R(W)
-       + \max(0,-\lambda_{\min})\,\mathrm{tr}M^\star + \lVert\nabla F_\lambda\rVert\,\lVert W\rVert_F\big].
+    .. math:: F_0(W) - F_0^{\rm lift}(M^\star) &\le \tfrac12\big[\mathrm{GN} + \mathbb E\,\nabla^2R(W)[D,D] - 8R(W)\\
+       &\qquad + \max(0,-\lambda_{\min})\,\mathrm{tr}M^\star + \lVert\nabla F_\lambda\rVert\,\lVert W\rVert_F\big].
 
     For :math:`R = \lambda S^2`, :math:`S = \sum_r s_r^2`, :math:`s_r = \lVert w_r\rVert^2`:
     :math:`\mathbb E\,\nabla^2R[D,D] = \lambda\big[32\sum_r s_r^2\,w_r^\top M^\star_rw_r + 8S\sum_r(2w_r^\top

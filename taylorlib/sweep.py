@@ -1,19 +1,21 @@
 r"""Reproducible sweeps: a grid of static sizes × seeds, vmapped, sharded, cached; threshold exponents.
 
-:func:`run` evaluates ``fn(key, **point)`` for every point of a Cartesian grid of static ints
-(sizes such as ``n``, ``d``, ``m``) and every key of ``seeds``, vmapping over the keys (one compiled
-call per grid point). When several JAX devices exist the seed axis is sharded across them with
+:func:`run` evaluates ``fn(key, **point)`` for every point of a Cartesian grid of static values
+(sizes such as ``n``, ``d``, ``m``, learning rates, activation names) and every key of ``seeds``,
+vmapping over the keys (one compiled call per grid point); ``fn`` may return scalars or arrays (a
+learning curve per key). When several JAX devices exist the seed axis is sharded across them with
 :mod:`jax.sharding` (a one-axis :class:`~jax.sharding.Mesh` and a
 :class:`~jax.sharding.NamedSharding`), so the same script scales from a laptop to a multi-device host.
 With ``cache="path.npz"`` the values are saved to ``path.npz`` after *every* grid point, with a JSON
 sidecar ``path.json`` (taylorlib and JAX versions, grid, seeds, the generating script's arguments
-``args``, date, function name): a re-run loads the file instead of recomputing, an interrupted sweep
-resumes where it stopped, and a cache written with other arguments is refused.
+``args``, date, the function's name and a hash of its source): a re-run loads the file instead of
+recomputing, an interrupted sweep resumes where it stopped, a grid or seed list that contains the
+cached one extends the cache (only the new points and seeds are computed), and a cache written by
+another function or with other arguments is refused.
 
-:func:`crossing_point` and :func:`fit_exponent` turn learning curves into sample complexities: the
-sample size :math:`n^\star` at which the error first falls below a threshold, and the exponent
-:math:`\alpha` of :math:`n^\star \approx C d^{\alpha}`; :func:`bootstrap_exponent` adds percentile
-intervals for both by resampling the seeds of every curve.
+The threshold sample sizes and exponents that turn a sweep's learning curves into sample
+complexities live in :mod:`taylorlib.scaling` (``tl.sweep.crossing_point``, ``fit_exponent`` and
+``bootstrap_exponent`` remain as aliases of the functions there).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
+import inspect
 import json
 import numbers
 import os
@@ -42,19 +46,15 @@ import numpy as np
 
 from .typing import PRNGKeyArray
 
-__all__ = [
-    "Sweep",
-    "Exponent",
-    "ExponentInterval",
-    "run",
-    "load",
-    "crossing_point",
-    "fit_exponent",
-    "bootstrap_exponent",
-]
+__all__ = ["Sweep", "run", "load"]
 
-#: Version of the cache layout; a cache with another version is refused.
-CACHE_FORMAT = 1
+# Aliases kept so that code written against taylorlib 0.1 keeps working (not part of this module's API).
+from .scaling import Exponent, ExponentInterval, bootstrap_exponent, crossing_point, fit_exponent  # noqa: E402,F401
+
+#: Version of the cache layout. Format 2 marks every (grid point, seed) as done; format-1 caches (one
+#: mark per grid point) are read and rewritten as format 2.
+CACHE_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 _DONE = "__done__"
 
 
@@ -62,13 +62,15 @@ class Sweep(NamedTuple):
     """The result of :func:`run`.
 
     Attributes:
-        values: dict ``name -> array`` of shape ``(len(axis_1), ..., len(axis_k), n_seeds)``; a function
-            returning a bare scalar gives the single name ``"value"``.
-        axes: dict ``axis name -> (len,)`` int array, in grid order.
-        n_seeds: number of seeds (the last axis of every value).
+        values: dict ``name -> array`` of shape ``(len(axis_1), ..., len(axis_k), n_seeds, *out)``,
+            where ``out`` is the shape ``fn`` returns for one key (``()`` for scalars); a function
+            returning a bare value gives the single name ``"value"``.
+        axes: dict ``axis name -> (len,)`` array of the grid values, in grid order (int, float or str).
+        n_seeds: number of seeds (the axis after the grid axes).
         metadata: the JSON metadata (``taylorlib_version``, ``jax_version``, ``grid``, ``seeds`` (key
             data), ``args`` (the generating script's arguments, or ``{}``), ``date`` (UTC, when the sweep
-            completed), ``fn``, ``complete``, ``format``).
+            completed), ``fn`` (module and qualified name), ``fn_source`` (hash of its source),
+            ``complete``, ``format``).
     """
 
     values: dict
@@ -77,62 +79,42 @@ class Sweep(NamedTuple):
     metadata: dict
 
 
-class Exponent(NamedTuple):
-    """Threshold sample sizes and their power-law fit in d (see :func:`fit_exponent`).
-
-    Attributes:
-        n_star: ``(len(ds),)`` crossing sample sizes (``nan`` where the curve never crosses).
-        exponent: log-log slope :math:`\\alpha` of ``n_star`` against ``ds`` (``nan`` without ``ds``).
-        prefactor: :math:`C` in :math:`n^\\star \\approx C d^\\alpha`.
-    """
-
-    n_star: np.ndarray
-    exponent: float
-    prefactor: float
-
-
-class ExponentInterval(NamedTuple):
-    r"""Threshold sample sizes and exponent with bootstrap intervals over seeds (see :func:`bootstrap_exponent`).
-
-    Attributes:
-        n_star: ``(len(ds),)`` :math:`n^\star` of the seed-mean curves.
-        n_star_interval: ``(2, len(ds))`` percentile interval of :math:`n^\star` (``nan`` where more than
-            a fraction ``1 - level`` of the resamples never cross).
-        exponent: :math:`\alpha` fitted to ``n_star``.
-        exponent_interval: ``(2,)`` percentile interval of :math:`\alpha`.
-        exponent_sd: bootstrap standard deviation of :math:`\alpha`.
-        samples: ``(n_boot,)`` bootstrap exponents (``nan`` where fewer than two curves crossed).
-        crossed: ``(len(ds),)`` fraction of resamples whose curve crosses the threshold inside the grid.
-    """
-
-    n_star: np.ndarray
-    n_star_interval: np.ndarray
-    exponent: float
-    exponent_interval: np.ndarray
-    exponent_sd: float
-    samples: np.ndarray
-    crossed: np.ndarray
-
-
-def _check_grid(grid: Any) -> dict[str, tuple[int, ...]]:
+def _check_grid(grid: Any) -> dict[str, tuple]:
     if not isinstance(grid, Mapping):
-        raise TypeError(f"grid must be a dict mapping axis names to lists of ints, got {type(grid).__name__}")
+        raise TypeError(
+            f"grid must be a dict mapping axis names to lists of values, got {type(grid).__name__}"
+        )
     out = {}
     for name, values in grid.items():
         if not isinstance(name, str) or not name.isidentifier() or name == "key":
             raise ValueError(f"grid axis names must be identifiers other than 'key', got {name!r}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
-            raise TypeError(f"grid[{name!r}] must be a list of ints, got {type(values).__name__}")
+            raise TypeError(
+                f"grid[{name!r}] must be a list of ints, floats or strings, got {type(values).__name__}"
+            )
         if len(values) == 0:
             raise ValueError(f"grid[{name!r}] must be non-empty")
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(
-                    f"grid[{name!r}] must contain static Python ints (sizes), got {v!r} of type "
-                    f"{type(v).__name__}; float or traced values cannot set array shapes"
-                )
-        out[name] = tuple(int(v) for v in values)
+        vals = tuple(_static_value(v, name) for v in values)
+        if len({isinstance(v, str) for v in vals}) > 1:
+            raise TypeError(f"grid[{name!r}] mixes strings and numbers: {list(vals)!r}")
+        if len(set(vals)) != len(vals):
+            raise ValueError(f"grid[{name!r}] has repeated values: {list(vals)!r}")
+        out[name] = vals
     return out
+
+
+def _static_value(v: Any, name: str) -> int | float | str:
+    """A grid value as a plain Python int, float or str (static under jit, exact in JSON)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(float(v)):
+        return float(v)
+    raise TypeError(
+        f"grid[{name!r}] must contain static Python values (int, finite float or str), got {v!r} of type "
+        f"{type(v).__name__}; traced or array values cannot set array shapes or be stored in the sidecar"
+    )
 
 
 def _check_seeds(seeds: Any) -> jax.Array:
@@ -166,6 +148,17 @@ def _check_args(args: Any) -> dict:
         raise TypeError(f"args must be JSON-serializable (numbers, strings, lists, dicts): {err}") from err
 
 
+def _fn_source_hash(fn: Callable) -> str:
+    """A short hash of ``fn``'s source (of its code object when the source is not available)."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    try:
+        text = inspect.getsource(target)
+    except (OSError, TypeError):
+        code = getattr(target, "__code__", None)
+        text = repr(target) if code is None else repr((code.co_code, code.co_consts, code.co_names))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _library_version() -> str:
     from . import __version__
 
@@ -175,7 +168,8 @@ def _library_version() -> str:
 def _metadata(fn: Callable, grid: dict, seeds: jax.Array, args: dict) -> dict:
     return {
         "format": CACHE_FORMAT,
-        "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
+        "fn": _fn_name(fn),
+        "fn_source": _fn_source_hash(fn),
         "grid": {k: list(v) for k, v in grid.items()},
         "seeds": np.asarray(jax.random.key_data(seeds)).tolist(),
         "args": args,
@@ -186,6 +180,11 @@ def _metadata(fn: Callable, grid: dict, seeds: jax.Array, args: dict) -> dict:
     }
 
 
+def _fn_name(fn: Callable) -> str:
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
 def _paths(cache: str | os.PathLike) -> tuple[Path, Path]:
     path = Path(cache)
     if path.suffix != ".npz":
@@ -193,28 +192,107 @@ def _paths(cache: str | os.PathLike) -> tuple[Path, Path]:
     return path, path.with_suffix(".json")
 
 
-def _load(path: Path, meta_path: Path, meta: dict) -> tuple[dict, np.ndarray, dict] | None:
-    """Load a cache if it exists and matches ``meta``'s grid and seeds (else ValueError)."""
-    if not path.exists() or not meta_path.exists():
-        return None
-    old = json.loads(meta_path.read_text())
-    checked = (("format", "cache format"), ("grid", "grid"), ("seeds", "seeds"), ("args", "script arguments"))
-    for field, what in checked:
-        if old.get(field, {} if field == "args" else None) != meta[field]:
-            raise ValueError(
-                f"cache {str(path)!r} was written by a different {what}: cached {field} = {old.get(field)!r}, "
-                f"requested {meta[field]!r}. Delete {path.name} and {meta_path.name} (or pass another cache "
-                "path) to recompute."
-            )
+def _read(path: Path, meta_path: Path) -> tuple[dict, np.ndarray, dict]:
+    """The arrays, the per-(point, seed) done mask and the sidecar of a cache (format 1 or 2)."""
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") not in _READABLE_FORMATS:
+        raise ValueError(
+            f"cache {str(path)!r} has format {meta.get('format')!r}; this taylorlib reads formats "
+            f"{list(_READABLE_FORMATS)}. Delete {path.name} and {meta_path.name} to recompute."
+        )
     with np.load(path) as data:
         arrays = {k: np.array(data[k]) for k in data.files}
     done = arrays.pop(_DONE)
-    return arrays, done, old
+    shape = tuple(len(v) for v in meta["grid"].values()) + (len(meta["seeds"]),)
+    if done.shape != shape:  # format 1: one mark per grid point
+        done = np.broadcast_to(done[..., None], shape).copy()
+    return arrays, done, meta
+
+
+def _refuse(path: Path, meta_path: Path, what: str, field: str, old: Any, new: Any, hint: str = "") -> None:
+    raise ValueError(
+        f"cache {str(path)!r} was written by a different {what}: cached {field} = {old!r}, requested "
+        f"{new!r}. {hint}Delete {path.name} and {meta_path.name} (or pass another cache path) to recompute."
+    )
+
+
+def _index_map(new: Sequence, old: Sequence) -> np.ndarray:
+    """For every entry of ``new``, its index in ``old`` (``-1`` where absent)."""
+    where = {_hashable(v): i for i, v in enumerate(old)}
+    return np.array([where.get(_hashable(v), -1) for v in new], dtype=int)
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _load(path: Path, meta_path: Path, meta: dict) -> tuple[dict, np.ndarray, dict, bool] | None:
+    """Load a cache and lay it out on ``meta``'s grid and seeds.
+
+    Returns ``(arrays, done, old_meta, same)`` where ``same`` says the cache has exactly the requested
+    grid and seeds; ``None`` when no cache exists. Raises ValueError for a cache written by another
+    function or with other arguments, and for a grid or seed list that neither contains nor is
+    contained in the cached one.
+    """
+    if not path.exists() or not meta_path.exists():
+        return None
+    arrays, done, old = _read(path, meta_path)
+    if old.get("args", {}) != meta["args"]:
+        _refuse(path, meta_path, "script arguments", "args", old.get("args"), meta["args"])
+    if old.get("fn", meta["fn"]) != meta["fn"]:
+        _refuse(path, meta_path, "function", "fn", old.get("fn"), meta["fn"])
+    if old.get("fn_source", meta["fn_source"]) != meta["fn_source"]:
+        _refuse(
+            path,
+            meta_path,
+            "function source",
+            "fn_source",
+            old.get("fn_source"),
+            meta["fn_source"],
+            f"{meta['fn']} was edited since the cache was written. ",
+        )
+    if list(old["grid"]) != list(meta["grid"]):
+        _refuse(path, meta_path, "grid", "grid axes", list(old["grid"]), list(meta["grid"]))
+    if old["grid"] == meta["grid"] and old["seeds"] == meta["seeds"]:
+        return arrays, done, old, True
+    maps = [_index_map(meta["grid"][k], old["grid"][k]) for k in meta["grid"]]
+    seed_map = _index_map(meta["seeds"], old["seeds"])
+    contains = all(
+        set(map(_hashable, old["grid"][k])) <= set(map(_hashable, meta["grid"][k])) for k in meta["grid"]
+    ) and set(map(_hashable, old["seeds"])) <= set(map(_hashable, meta["seeds"]))
+    inside = all((m >= 0).all() for m in maps) and (seed_map >= 0).all()
+    if not (inside or contains):
+        hint = "A grid and seed list that contain the cached ones extend the cache. "
+        if old["grid"] != meta["grid"]:
+            _refuse(path, meta_path, "grid", "grid", old["grid"], meta["grid"], hint)
+        _refuse(
+            path,
+            meta_path,
+            "seeds",
+            "seeds",
+            f"<{len(old['seeds'])} keys>",
+            f"<{len(meta['seeds'])} other keys>",
+            hint,
+        )
+    # lay the cached values out on the requested grid and seeds (absent entries: not done)
+    shape = tuple(len(v) for v in meta["grid"].values()) + (len(meta["seeds"]),)
+    sel = np.ix_(*[np.maximum(m, 0) for m in maps], np.maximum(seed_map, 0))
+    present = np.ones(shape, dtype=bool)
+    for axis, m in enumerate([*maps, seed_map]):
+        present &= (m >= 0).reshape((-1,) + (1,) * (len(shape) - axis - 1))
+    new_done = np.where(present, done[sel], False)
+    new_arrays = {}
+    for name, v in arrays.items():
+        picked = v[sel]
+        fill = np.nan if np.issubdtype(v.dtype, np.floating) else 0
+        mask = present.reshape(present.shape + (1,) * (v.ndim - len(shape)))
+        new_arrays[name] = np.where(mask, picked, fill).astype(v.dtype)
+    return new_arrays, new_done, old, False
 
 
 def _save(path: Path, arrays: dict, done: np.ndarray) -> None:
     tmp = path.with_name(path.stem + ".partial.npz")
-    np.savez_compressed(tmp, **arrays, **{_DONE: done})
+    np.savez_compressed(tmp, **{**arrays, _DONE: done})
     os.replace(tmp, path)
 
 
@@ -258,15 +336,25 @@ def run(
     shard: bool | None = None,
     args: Mapping[str, Any] | None = None,
 ) -> Sweep:
-    r"""Evaluate ``fn(key, **point)`` over a grid of static ints × seeds, with caching and resume.
+    r"""Evaluate ``fn(key, **point)`` over a grid of static values × seeds, with caching and resume.
 
     For each grid point (row-major order over ``grid``'s axes) the keys are vmapped through ``fn``
-    in one compiled call. ``fn`` returns a scalar, or a dict / NamedTuple of scalars.
+    in one compiled call. ``fn`` returns an array (a scalar, or e.g. a learning curve), or a dict /
+    NamedTuple of arrays; each output keeps its shape at every grid point.
+
+    With ``cache``, a re-run with the same grid and seeds loads the file; a grid or seed list that
+    *contains* the cached one extends it (only the new grid points, and the new seeds at old points,
+    are computed, and the file is rewritten on the new grid); a grid and seed list *inside* a complete
+    cache return that slice without writing. A cache written by a function of another name, by an
+    edited function (the sidecar keeps a hash of ``fn``'s source; functions it calls are not hashed),
+    or with other ``args`` is refused.
 
     Args:
-        fn: ``fn(key, **point) -> scalar | dict | NamedTuple`` of scalars; with ``vectorize=True`` it
-            must be traceable (``jax.vmap``).
-        grid: ``{axis name: list of ints}``, e.g. ``{"d": [10, 20], "n": [100, 200]}``.
+        fn: ``fn(key, **point) -> array | dict | NamedTuple`` of arrays; with ``vectorize=True`` it
+            must be traceable (``jax.vmap``). Grid values reach it as Python ints, floats or strings
+            (static: they may set shapes or pick branches).
+        grid: ``{axis name: list of values}``, each list all numbers (int or finite float) or all
+            strings, without repeats, e.g. ``{"d": [10, 20], "lr": [0.1, 0.3], "act": ["relu", "tanh"]}``.
         seeds: ``(n_seeds,)`` typed key array, e.g. ``jax.random.split(jax.random.key(0), 5)``.
         cache: path ending in ``.npz``; results (and a ``.json`` sidecar) are written after every grid
             point and re-loaded by later calls.
@@ -279,12 +367,14 @@ def run(
             script's constants cannot silently reuse stale values.
 
     Returns:
-        A :class:`Sweep` whose values have shape ``(len(axis_1), ..., len(axis_k), n_seeds)``.
+        A :class:`Sweep` whose values have shape ``(len(axis_1), ..., len(axis_k), n_seeds, *out)``.
 
     Raises:
-        TypeError: grid values that are not ints, seeds that are not typed keys.
-        ValueError: a cache written with a different grid, seeds or args (delete it to recompute), a cache
-            path without ``.npz``, an ``fn`` returning non-scalars or different names at different points.
+        TypeError: grid values that are not static ints, floats or strings; seeds that are not typed keys.
+        ValueError: a cache written by another function, an edited function or with other args, or
+            with a grid / seeds that neither contain nor lie inside the requested ones (delete it to
+            recompute); a cache path without ``.npz``; an ``fn`` returning different names or shapes at
+            different points.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -307,19 +397,24 @@ def run(
     shard = (jax.device_count() > 1) if shard is None else bool(shard)
     meta = _metadata(fn, grid, seeds, _check_args(args))
     arrays: dict[str, np.ndarray] = {}
-    done = np.zeros(shape, dtype=bool)
+    done = np.zeros(shape + (n_seeds,), dtype=bool)
     if cache is not None:
         path, meta_path = _paths(cache)
         loaded = _load(path, meta_path, meta)
         if loaded is not None:
-            arrays, done, old = loaded
+            arrays, done, old, same = loaded
             if done.all():
-                return _result(arrays, grid, n_seeds, old)
+                if same:
+                    return _result(arrays, grid, n_seeds, old)
+                return _result(arrays, grid, n_seeds, {**old, "grid": meta["grid"], "seeds": meta["seeds"]})
+            if not same:  # an extension: the cache is rewritten on the requested grid and seeds
+                _save(path, arrays, done)
+                _save_meta(meta_path, meta)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             _save_meta(meta_path, meta)
     points = list(np.ndindex(*shape))
-    todo = [idx for idx in points if not done[idx]]
+    todo = [idx for idx in points if not done[idx].all()]
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
@@ -330,9 +425,11 @@ def run(
     try:
         for idx in todo:
             point = {name: grid[name][i] for name, i in zip(grid, idx, strict=True)}
-            out = jax.device_get(_evaluator(fn, point, seeds, vectorize, shard)())
-            _store(arrays, out, idx, shape, n_seeds, point)
-            done[idx] = True
+            missing = np.flatnonzero(~done[idx])
+            keys = seeds if missing.size == n_seeds else seeds[missing]
+            out = jax.device_get(_evaluator(fn, point, keys, vectorize, shard)())
+            _store(arrays, out, idx, missing, shape, n_seeds, point)
+            done[idx + (missing,)] = True
             if cache is not None:
                 _save(path, arrays, done)
             if bar is not None:
@@ -374,238 +471,40 @@ def load(cache: str | os.PathLike) -> Sweep:
     for p in (path, meta_path):
         if not p.exists():
             raise FileNotFoundError(f"sweep cache {str(p)!r} does not exist; run the script that writes it")
-    meta = json.loads(meta_path.read_text())
-    with np.load(path) as data:
-        arrays = {k: np.array(data[k]) for k in data.files}
-    done = arrays.pop(_DONE)
+    arrays, done, meta = _read(path, meta_path)
     if not meta.get("complete") or not done.all():
         raise ValueError(
-            f"sweep cache {str(path)!r} is incomplete ({int(done.sum())} of {done.size} grid points); "
+            f"sweep cache {str(path)!r} is incomplete ({int(done.sum())} of {done.size} (grid point, seed) "
+            "pairs); "
             "re-run the script that writes it to resume"
         )
     grid = {k: tuple(v) for k, v in meta["grid"].items()}
     return _result(arrays, grid, len(meta["seeds"]), meta)
 
 
-def _store(arrays: dict, out: dict, idx: tuple, shape: tuple, n_seeds: int, point: dict) -> None:
+def _store(
+    arrays: dict, out: dict, idx: tuple, seeds: np.ndarray, shape: tuple, n_seeds: int, point: dict
+) -> None:
+    """Write ``fn``'s outputs for the keys ``seeds`` (indices into the seed axis) at grid point ``idx``."""
     if arrays and set(out) != set(arrays):
         raise ValueError(f"fn returned names {sorted(out)} at {point} but {sorted(arrays)} elsewhere")
     for name, v in out.items():
         v = np.asarray(v)
-        if v.shape != (n_seeds,):
+        if v.ndim == 0 or v.shape[0] != seeds.size:
             raise ValueError(
-                f"fn must return scalars (one per key); output {name!r} at {point} has shape {v.shape[1:]}"
+                f"fn must return one value per key; output {name!r} at {point} has shape {v.shape}"
             )
         if name not in arrays:
             dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else np.float64
-            arrays[name] = np.full(shape + (n_seeds,), np.nan, dtype=dtype)
-        arrays[name][idx] = v
+            arrays[name] = np.full(shape + (n_seeds,) + v.shape[1:], np.nan, dtype=dtype)
+        elif arrays[name].shape[len(shape) + 1 :] != v.shape[1:]:
+            raise ValueError(
+                f"fn output {name!r} has shape {v.shape[1:]} at {point} but "
+                f"{arrays[name].shape[len(shape) + 1 :]} elsewhere (every point must return the same shape)"
+            )
+        arrays[name][idx + (seeds,)] = v
 
 
 def _result(arrays: dict, grid: dict, n_seeds: int, meta: dict) -> Sweep:
-    axes = {k: np.asarray(v, dtype=int) for k, v in grid.items()}
+    axes = {k: np.asarray(v) for k, v in grid.items()}
     return Sweep(dict(arrays), axes, n_seeds, meta)
-
-
-def _float64(x: Any, name: str) -> np.ndarray:
-    """A float64 numpy copy (exact interpolation even when JAX runs in float32)."""
-    if np.iscomplexobj(x):
-        raise TypeError(f"{name} must be real, got a complex array")
-    try:
-        out = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real array, got {type(x).__name__}") from err
-    return out
-
-
-def crossing_point(ns: Sequence[float], errors: Any, threshold: float) -> np.ndarray:
-    r"""The sample size :math:`n^\star` at which a learning curve first falls to ``threshold``.
-
-    With :math:`i` the first index where :math:`e_i \le \tau`, :math:`n^\star` interpolates linearly
-    in :math:`(\log n, \log e)` between :math:`(n_{i-1}, e_{i-1})` and :math:`(n_i, e_i)`:
-
-    .. math:: \log n^\star = \log n_{i-1} + \frac{\log e_{i-1} - \log\tau}{\log e_{i-1} - \log e_i}
-       \,(\log n_i - \log n_{i-1}),
-
-    exact for a power law :math:`e = c\,n^{-a}`. Curves that start at or below ``threshold`` or never
-    reach it give ``nan`` (the crossing is outside the grid).
-
-    Args:
-        ns: ``(k,)`` increasing positive sample sizes, or ``(..., k)`` one grid per curve.
-        errors: ``(..., k)`` positive errors (leading axes are independent curves).
-        threshold: positive :math:`\tau`.
-
-    Returns:
-        ``(...)`` float array of :math:`n^\star` (a 0-d array for one curve).
-
-    Example:
-        >>> import numpy as np
-        >>> import taylorlib as tl
-        >>> ns = np.array([10.0, 100.0, 1000.0])
-        >>> round(float(tl.sweep.crossing_point(ns, 5.0 / ns, 0.02)), 6)  # 5/n = 0.02 at n = 250
-        250.0
-    """
-    e = _float64(errors, "errors")
-    n = _float64(ns, "ns")
-    if e.ndim == 0 or e.shape[-1] < 2:
-        raise ValueError(f"errors must have shape (..., k) with k >= 2 sample sizes, got {e.shape}")
-    if n.shape[-1:] != e.shape[-1:]:
-        raise ValueError(f"ns must have last axis of length {e.shape[-1]} (like errors), got shape {n.shape}")
-    n = np.broadcast_to(n, e.shape)
-    if not np.all(np.isfinite(n)) or np.any(n <= 0) or np.any(np.diff(n, axis=-1) <= 0):
-        raise ValueError("ns must be positive and strictly increasing")
-    if not np.all(np.isfinite(e)) or np.any(e <= 0):
-        raise ValueError("errors must be positive and finite (log-log interpolation)")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real | np.ndarray | jax.Array):
-        raise TypeError(f"threshold must be a positive real number, got {type(threshold).__name__}")
-    tau = float(threshold)
-    if not tau > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold!r}")
-    below = e <= tau
-    first = np.argmax(below, axis=-1)
-    ok = below.any(axis=-1) & (first > 0)
-    i = np.where(ok, first, 1)[..., None]
-    e0, e1 = np.take_along_axis(e, i - 1, -1)[..., 0], np.take_along_axis(e, i, -1)[..., 0]
-    n0, n1 = np.take_along_axis(n, i - 1, -1)[..., 0], np.take_along_axis(n, i, -1)[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(e0 > e1, (np.log(e0) - np.log(tau)) / (np.log(e0) - np.log(e1)), 1.0)
-    log_n = np.log(n0) + frac * (np.log(n1) - np.log(n0))
-    return np.where(ok, np.exp(log_n), np.nan)
-
-
-def fit_exponent(
-    ns: Sequence[float], errors: Any, threshold: float, ds: Sequence[float] | None = None
-) -> Exponent:
-    r"""Threshold sample sizes :math:`n^\star(d)` and the exponent :math:`\alpha` of :math:`n^\star\propto d^\alpha`.
-
-    :math:`n^\star` is :func:`crossing_point` of each curve; :math:`\alpha` and :math:`C` are the
-    least-squares fit of :math:`\log n^\star = \log C + \alpha\log d` over the ``ds`` whose curve
-    crosses (at least two are needed).
-
-    Args:
-        ns: ``(k,)`` sample sizes shared by all curves, or ``(len(ds), k)`` one grid per d (e.g.
-            multiples of d).
-        errors: ``(len(ds), k)`` errors (or ``(k,)`` for a single curve with ``ds=None``).
-        threshold: the error level :math:`\tau` that defines :math:`n^\star`.
-        ds: ``(len(ds),)`` dimensions; ``None`` returns only ``n_star``.
-
-    Returns:
-        An :class:`Exponent` record.
-
-    Raises:
-        ValueError: fewer than two crossing curves when ``ds`` is given, mismatched shapes.
-
-    Example:
-        >>> import numpy as np
-        >>> import taylorlib as tl
-        >>> ds = np.array([10.0, 20.0, 40.0])
-        >>> ns = np.geomspace(10, 1e5, 30)
-        >>> errors = (ds[:, None] ** 2 / ns[None, :]) ** 0.7  # crosses 0.5 at n = 2^(1/0.7) d^2
-        >>> fit = tl.sweep.fit_exponent(ns, errors, 0.5, ds)
-        >>> round(fit.exponent, 6)
-        2.0
-    """
-    n_star = np.atleast_1d(crossing_point(ns, errors, threshold))
-    if ds is None:
-        return Exponent(n_star, float("nan"), float("nan"))
-    d = _float64(ds, "ds")
-    if d.shape != n_star.shape:
-        raise ValueError(f"ds must have shape {n_star.shape} (one per curve of errors), got {d.shape}")
-    if np.any(d <= 0):
-        raise ValueError("ds must be positive")
-    ok = np.isfinite(n_star)
-    if ok.sum() < 2:
-        raise ValueError(
-            f"at least two curves must cross threshold {threshold} inside the n grid to fit an exponent; "
-            f"n_star = {n_star.tolist()}"
-        )
-    slope, intercept = np.polyfit(np.log(d[ok]), np.log(n_star[ok]), 1)
-    return Exponent(n_star, float(slope), float(np.exp(intercept)))
-
-
-def _fit_rows(log_d: np.ndarray, log_n: np.ndarray) -> np.ndarray:
-    """Least-squares slopes of ``log_n[b]`` against ``log_d`` over finite entries, one per row ``b``."""
-    ok = np.isfinite(log_n)
-    w = ok.astype(float)
-    cnt = w.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xm = (w * log_d).sum(-1) / cnt
-        ym = np.where(ok, log_n, 0.0).sum(-1) / cnt
-        dx = np.where(ok, log_d - xm[:, None], 0.0)
-        dy = np.where(ok, log_n - ym[:, None], 0.0)
-        slope = (dx * dy).sum(-1) / (dx * dx).sum(-1)
-    return np.where(cnt >= 2, slope, np.nan)
-
-
-def bootstrap_exponent(
-    key: PRNGKeyArray,
-    ns: Sequence[float],
-    errors: Any,
-    threshold: float,
-    ds: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    level: float = 0.9,
-) -> ExponentInterval:
-    r"""Percentile bootstrap over seeds for :math:`n^\star(d)` and the exponent of :func:`fit_exponent`.
-
-    Each resample draws, independently for every d, ``n_seeds`` seeds with replacement, averages that
-    curve over the drawn seeds, and recomputes :func:`crossing_point` and the least-squares slope
-    :math:`\alpha` of :math:`\log n^\star` against :math:`\log d` (over the curves that cross). The point
-    estimates are those of the seed-mean curves, as in :func:`fit_exponent`.
-
-    Args:
-        key: PRNG key for the resampling.
-        ns: ``(k,)`` or ``(len(ds), k)`` sample sizes.
-        errors: ``(len(ds), k, n_seeds)`` errors, seeds on the last axis.
-        threshold: :math:`\tau`.
-        ds: ``(len(ds),)`` dimensions.
-        n_boot: number of resamples ``>= 10``.
-        level: two-sided level of the percentile intervals, in (0, 1).
-
-    Returns:
-        An :class:`ExponentInterval`.
-
-    Raises:
-        ValueError: shapes that do not match, fewer than two seeds, a bad ``level`` or ``n_boot``, or
-            fewer than two seed-mean curves crossing the threshold.
-
-    Example:
-        >>> import jax, numpy as np
-        >>> import taylorlib as tl
-        >>> ds = np.array([10.0, 20.0, 40.0])
-        >>> ns = np.geomspace(10, 1e5, 30)
-        >>> noise = np.exp(0.05 * jax.random.normal(jax.random.key(0), (3, 30, 4)))
-        >>> errors = ((ds[:, None] ** 2 / ns) ** 0.7)[..., None] * np.asarray(noise)
-        >>> res = tl.sweep.bootstrap_exponent(jax.random.key(1), ns, errors, 0.5, ds)
-        >>> bool(res.exponent_interval[0] < 2.0 < res.exponent_interval[1]), res.exponent_sd < 0.1
-        (True, True)
-    """
-    e = _float64(errors, "errors")
-    if e.ndim != 3 or e.shape[-1] < 2:
-        raise ValueError(f"errors must have shape (len(ds), k, n_seeds) with n_seeds >= 2, got {e.shape}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 10:
-        raise ValueError(f"n_boot must be an int >= 10, got {n_boot!r}")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.ndim == 0):
-        raise TypeError(
-            f"key must be a scalar typed PRNG key, e.g. jax.random.key(0); got {type(key).__name__}"
-        )
-    point = fit_exponent(ns, e.mean(-1), threshold, ds)
-    n_d, _, n_seeds = e.shape
-    idx = np.asarray(jax.random.randint(key, (n_boot, n_d, n_seeds), 0, n_seeds))
-    resampled = np.take_along_axis(e[None], idx[:, :, None, :], axis=-1).mean(-1)  # (n_boot, n_d, k)
-    n_star = crossing_point(np.broadcast_to(_float64(ns, "ns"), e.shape[:-1]), resampled, threshold)
-    slopes = _fit_rows(np.log(_float64(ds, "ds")), np.log(n_star))
-    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
-    crossed = np.isfinite(n_star).mean(0)
-    with np.errstate(invalid="ignore"):  # a curve that never crosses has n* beyond the grid: +inf
-        n_interval = np.percentile(np.where(np.isfinite(n_star), n_star, np.inf), q, axis=0)
-    n_interval = np.where(np.isfinite(n_interval), n_interval, np.nan)
-    finite = slopes[np.isfinite(slopes)]
-    a_interval = np.percentile(finite, q) if finite.size else np.full(2, np.nan)
-    sd = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-    return ExponentInterval(
-        point.n_star, n_interval, point.exponent, np.asarray(a_interval), sd, slopes, crossed
-    )

@@ -47,6 +47,7 @@ __all__ = [
     "make_step",
     "fit",
     "perturbed_gd",
+    "perturb",
 ]
 
 #: fit() checks finiteness on the host about this many times per run (one compiled chunk each).
@@ -471,5 +472,71 @@ def perturbed_gd(
             state.num_perturbations + perturb.astype(jnp.int32),
         )
         return updates, new
+
+    return optax.GradientTransformation(init, update)
+
+
+def perturb(
+    radius: float,
+    threshold: float,
+    key: PRNGKeyArray,
+    *,
+    min_interval: int = 1,
+) -> optax.GradientTransformation:
+    r"""The perturbation of perturbed gradient descent as an optax transform that chains with any optimizer.
+
+    .. math:: \tilde g_t = g_t + \mathbb 1\{\|g_t\| < g_{\rm thr},\ t - t_{\rm last} \ge T\}\,\zeta_t,
+       \qquad \zeta_t \sim \mathrm{Unif}\{\|\zeta\| \le \rho\}.
+
+    Put it first in a chain, ``optax.chain(perturb(rho, g_thr, key), optax.sgd(lr))``: the next
+    transforms see the perturbed gradient, so near a stationary point the parameters move by
+    :math:`-\eta\,\zeta_t` on top of the optimizer's step. ``radius`` is in gradient units; with
+    ``optax.sgd(lr)`` the perturbation of the parameters has radius ``lr * radius``, and the chain draws
+    the same noise as :func:`perturbed_gd` with radius ``lr * radius`` and the same key (with the
+    opposite sign). Unlike :func:`perturbed_gd` it works with momentum, Adam or a schedule.
+
+    Args:
+        radius: :math:`\rho \ge 0`, in gradient units.
+        threshold: gradient-norm threshold :math:`g_{\rm thr} \ge 0`.
+        key: typed PRNG key stored in the state (split every step).
+        min_interval: minimum number of steps between two perturbations (``>= 1``).
+
+    Returns:
+        An ``optax.GradientTransformation`` with state :class:`PerturbedGDState`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> import taylorlib as tl
+        >>> saddle = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4     # strict saddle at 0
+        >>> opt = optax.chain(tl.train.perturb(1e-2, 1e-4, jax.random.key(0)), optax.sgd(0.1))
+        >>> w, _ = tl.train.fit(saddle, jnp.zeros(2), opt, 300)
+        >>> round(abs(float(w[1])), 3)     # escaped to a minimum at w1 = +-1/sqrt(2)
+        0.707
+
+    References:
+        Jin, Ge, Netrapalli, Kakade & Jordan 2017 (arXiv:1703.00887).
+    """
+    check_positive(radius, "radius", allow_zero=True)
+    check_positive(threshold, "threshold", allow_zero=True)
+    min_interval = check_int(min_interval, "min_interval", minimum=1)
+    check_key(key)
+
+    def init(params: Params) -> PerturbedGDState:
+        zero = jnp.zeros((), jnp.int32)
+        return PerturbedGDState(key, zero, zero - min_interval, zero)
+
+    def update(grads: Params, state: PerturbedGDState, params: Params | None = None):
+        del params
+        k_next, k_noise = jax.random.split(state.key)
+        hit = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
+        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, grads)
+        noise = jax.lax.cond(hit, lambda: _uniform_ball(k_noise, grads, radius), zeros)
+        new = PerturbedGDState(
+            k_next,
+            state.count + 1,
+            jnp.where(hit, state.count, state.last),
+            state.num_perturbations + hit.astype(jnp.int32),
+        )
+        return jax.tree_util.tree_map(jnp.add, grads, noise), new
 
     return optax.GradientTransformation(init, update)

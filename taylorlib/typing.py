@@ -6,14 +6,14 @@ Shape letters used throughout taylorlib: ``n`` samples, ``d`` input dimension, `
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 __all__ = ["Params", "ApplyFn", "InitFn", "Model"]
 
 #: A parameter pytree (for the built-in networks: a dict of arrays).
-Params = PyTree[Any]
+Params: TypeAlias = PyTree[Any]
 
 
 class ApplyFn(Protocol):

@@ -1,4 +1,4 @@
-"""Shared tolerances and comparison helpers for the test suite (STYLE.md principle 8)."""
+"""Shared tolerances and comparison helpers for the test suite."""
 
 from __future__ import annotations
 

@@ -483,25 +483,25 @@ CASES = [
     ),  # bug
     (
         "data/staircase-input-law",
-        lambda: tl.data.staircase(KEY, 5, input_law="cube"),
+        lambda: tl.targets.staircase(KEY, 5, input_law="cube"),
         ValueError,
         r"unknown input_law 'cube'",
     ),
     (
         "data/staircase-weights-zero",
-        lambda: tl.data.staircase(KEY, 5, degrees=(1, 2), weights=(0.0, 0.0)),
+        lambda: tl.targets.staircase(KEY, 5, degrees=(1, 2), weights=(0.0, 0.0)),
         ValueError,
         r"weights must be finite and not all zero",
     ),  # bug
     (
         "data/staircase-call-wrong-d",
-        lambda: tl.data.staircase(KEY, 5)(jnp.ones((2, 4))),
+        lambda: tl.targets.staircase(KEY, 5)(jnp.ones((2, 4))),
         ValueError,
         r"x has feature dimension 4",
     ),  # bug
     (
         "data/make-dataset-noise-negative",
-        lambda: tl.data.make_dataset(KEY, tl.data.single_index(KEY, 5, 2), 10, 10, noise=-1.0),
+        lambda: tl.targets.make_dataset(KEY, tl.targets.single_index(KEY, 5, 2), 10, 10, noise=-1.0),
         ValueError,
         r"noise must be >= 0",
     ),
@@ -733,6 +733,18 @@ CASES = [
         TypeError,
         r"key must be a PRNG key",
     ),  # bug
+    (
+        "train/perturb-threshold-negative",
+        lambda: tl.train.perturb(0.1, -1.0, KEY),
+        ValueError,
+        r"threshold must be >= 0",
+    ),
+    (
+        "train/perturb-min-interval-zero",
+        lambda: tl.train.perturb(0.1, 0.1, KEY, min_interval=0),
+        ValueError,
+        r"min_interval must be >= 1",
+    ),
     # --- landscape
     (
         "landscape/hvp-v-shape",
@@ -810,10 +822,10 @@ CASES = [
         r"grid must be a dict",
     ),
     (
-        "sweep/grid-float-size",
-        lambda: tl.sweep.run(sweep_fn, {"n": [1.5]}, seeds=SEEDS),
+        "sweep/grid-array-value",
+        lambda: tl.sweep.run(sweep_fn, {"n": [jnp.array(1.5)]}, seeds=SEEDS),
         TypeError,
-        r"grid\['n'\] must contain static Python ints",
+        r"grid\['n'\] must contain static Python values \(int, finite float or str\)",
     ),
     (
         "sweep/seeds-raw-uint32",
@@ -834,32 +846,32 @@ CASES = [
         r"cache must be a path ending in .npz",
     ),
     (
-        "sweep/fn-non-scalar",
-        lambda: tl.sweep.run(lambda key, n: jnp.ones(n), {"n": [2]}, seeds=SEEDS),
+        "sweep/fn-shape-changes",
+        lambda: tl.sweep.run(lambda key, n: jnp.ones(n), {"n": [2, 3]}, seeds=SEEDS),
         ValueError,
-        r"fn must return scalars",
+        r"fn output 'value' has shape \(3,\) at \{'n': 3\} but \(2,\) elsewhere",
     ),
     (
         "sweep/threshold-str",
-        lambda: tl.sweep.crossing_point([1, 2], [1.0, 0.5], "a"),
+        lambda: tl.scaling.crossing_point([1, 2], [1.0, 0.5], "a"),
         TypeError,
         r"threshold must be a positive real",
     ),  # bug
     (
         "sweep/errors-complex",
-        lambda: tl.sweep.crossing_point([1, 2], np.array([1.0, 0.5j]), 0.7),
+        lambda: tl.scaling.crossing_point([1, 2], np.array([1.0, 0.5j]), 0.7),
         TypeError,
         r"errors must be real",
     ),  # bug
     (
         "sweep/ns-nan",
-        lambda: tl.sweep.crossing_point([1.0, float("nan")], [1.0, 0.5], 0.7),
+        lambda: tl.scaling.crossing_point([1.0, float("nan")], [1.0, 0.5], 0.7),
         ValueError,
         r"ns must be positive and strictly increasing",
     ),  # bug
     (
         "sweep/ds-shape",
-        lambda: tl.sweep.fit_exponent([1, 2], [[1.0, 0.5], [1.0, 0.4]], 0.7, ds=[1.0]),
+        lambda: tl.scaling.fit_exponent([1, 2], [[1.0, 0.5], [1.0, 0.4]], 0.7, ds=[1.0]),
         ValueError,
         r"ds must have shape \(2,\)",
     ),

@@ -10,6 +10,7 @@ import pytest
 
 import benchmarks as bm
 from benchmarks import __main__ as cli
+from benchmarks import _core
 
 #: In-process runs: tiny sizes, few rounds, no subprocesses.
 CFG = bm.Config(quick=True, repeats=3, min_time=0.0, memory=False)
@@ -145,3 +146,34 @@ def test_cli_list_and_quick_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| kernels_ntk | numpy / kernels.ntk |" in printed
     assert json.loads(out.read_text())["cases"][0]["status"] == "ok"
+
+
+def _case_with(ratios, derived=None, measured=("measured", "other", "a", "b")):
+    timings = tuple(bm.Measurement(label, 1.0, 1.0, 1.0, (1.0,), 1, 1.0, 0.0) for label in measured)
+    out = {"timings": timings, "ratios": ratios, "derived": derived or {}}
+    case = bm.Case("demo", "demo", "a demo case", lambda cfg: out)
+    return _core._result_from(case, out, 0.0)
+
+
+def test_an_extrapolated_ratio_is_never_judged_and_strict_counts_misses():
+    med = {"measured": 1.0, "other": 30.0, "extrapolated cost": 30.0}
+    passing = bm.ratio("extrapolated / measured", "extrapolated cost", "measured", med, target=10, op=">=")
+    assert passing.passed is True  # as computed; the case result must not keep it
+    missed = bm.ratio("measured / other", "measured", "other", med, target=10, op=">=")
+    res = _case_with([passing, missed], derived={"extrapolated cost": 30.0})
+    assert res.ratios[0].passed is None and res.ratios[0].note.startswith("extrapolated")
+    assert res.ratios[1].passed is False
+    assert bm.misses([res]) == ["demo: measured / other"]
+    table = bm.markdown_tables([res])
+    assert "extrapolated (not judged)" in table and "PASS" not in table.split("\n\n")[0]
+
+
+def test_cli_strict_exits_non_zero_on_a_miss(monkeypatch, tmp_path):
+    med = {"a": 1.0, "b": 30.0}
+    res = _case_with([bm.ratio("a / b", "a", "b", med, target=10, op=">=")])
+    monkeypatch.setattr(cli, "run", lambda cfg, only, log=None: [res])
+    monkeypatch.setattr(cli, "write_json", lambda results, cfg, output: output)
+    out = str(tmp_path / "r.json")
+    assert cli.main(["--output", out, "--no-memory"]) == 0
+    assert cli.main(["--strict", "--output", out, "--no-memory"]) == 2
+    assert cli.main(["--strict", "--quick", "--output", out]) == 0  # tiny sizes judge nothing

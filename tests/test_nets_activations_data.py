@@ -247,11 +247,11 @@ def test_data_bad_arguments():
     with pytest.raises(ValueError, match="d"):
         tl.data.harmonic_dimension(1, 2)
     with pytest.raises(ValueError, match="input_law"):
-        tl.data.staircase(jax.random.key(0), 5, input_law="uniform")
+        tl.targets.staircase(jax.random.key(0), 5, input_law="uniform")
     with pytest.raises(ValueError, match="d must be >="):
-        tl.data.staircase(jax.random.key(0), 2, degrees=(1, 2, 3))
+        tl.targets.staircase(jax.random.key(0), 2, degrees=(1, 2, 3))
     with pytest.raises(ValueError, match="weights"):
-        tl.data.staircase(jax.random.key(0), 5, degrees=(1, 2), weights=(1.0,))
+        tl.targets.staircase(jax.random.key(0), 5, degrees=(1, 2), weights=(1.0,))
 
 
 def _monomials(d, k):
@@ -323,7 +323,7 @@ def test_hermite_orthonormality_by_gauss_hermite(x64):
 def test_staircase_has_unit_variance_and_energies_weights_squared(input_law):
     d, n = 10, 40000
     weights = (3.0, 2.0, 1.0)
-    f = tl.data.staircase(jax.random.key(0), d, degrees=(1, 2, 3), weights=weights, input_law=input_law)
+    f = tl.targets.staircase(jax.random.key(0), d, degrees=(1, 2, 3), weights=weights, input_law=input_law)
     c = np.asarray(weights) / np.linalg.norm(weights)
     np.testing.assert_allclose(f.weights, c, rtol=1e-6)
     assert f.degree == 3 and f.input_law == input_law and f.directions.shape == (3, d)
@@ -447,3 +447,15 @@ def test_bad_cnn_and_out_dim_arguments():
         net.apply(p, jnp.ones((4, 4, 3)))
     with pytest.raises(ValueError, match="x contains"):
         net.apply(p, jnp.full((1, 4, 4, 3), jnp.nan))
+
+
+def test_apply_names_missing_parameters():
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match=r"params is missing \['a'\].*'W': \(m, d\)"):
+        tl.nets.two_layer(4).apply({"W": jnp.ones((4, 3))}, x)
+    with pytest.raises(ValueError, match=r"params is missing \['hidden'\]"):
+        tl.nets.mlp((4,)).apply({"W": jnp.ones((4, 3)), "a": jnp.ones(4)}, x)
+    with pytest.raises(ValueError, match=r"params is missing \['conv'\]"):
+        tl.nets.cnn((4,)).apply({"a": jnp.ones(4)}, jnp.ones((1, 4, 4, 3)))
+    with pytest.raises(TypeError, match="params must be the dict returned by init"):
+        tl.nets.two_layer(4).apply(jnp.ones((4, 3)), x)

@@ -81,16 +81,22 @@ def test_scalar_and_namedtuple_outputs_and_empty_grid():
 def test_cache_round_trip(tmp_path):
     path = tmp_path / "sweep.npz"
     seeds = _seeds()
-    first = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    calls = []
+
+    def counted(key, n, d):  # a fresh function: traced (once per grid point) only when computed
+        calls.append((n, d))
+        return _fn(key, n, d)
+
+    first = tl.sweep.run(counted, GRID, seeds=seeds, cache=path)
+    assert len(calls) == 6
+    calls.clear()
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["grid"] == {"n": [5, 17], "d": [2, 3, 4]} and meta["complete"] is True
-    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("_fn")
+    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("counted")
     assert meta["seeds"] == np.asarray(jax.random.key_data(seeds)).tolist()
 
-    def boom(key, n, d):
-        raise AssertionError("a complete cache must be loaded, not recomputed")
-
-    again = tl.sweep.run(boom, GRID, seeds=seeds, cache=path)
+    again = tl.sweep.run(counted, GRID, seeds=seeds, cache=path)
+    assert calls == []  # a complete cache is loaded, not recomputed
     for name in first.values:
         np.testing.assert_array_equal(again.values[name], first.values[name])
     assert again.metadata["date"] == meta["date"]
@@ -104,7 +110,7 @@ def test_cache_refuses_other_grid_or_seeds(tmp_path):
     with pytest.raises(ValueError, match="different seeds"):
         tl.sweep.run(_fn, GRID, seeds=_seeds(seed=1), cache=path)
     with pytest.raises(ValueError, match="different seeds"):
-        tl.sweep.run(_fn, GRID, seeds=_seeds(4), cache=path)
+        tl.sweep.run(_fn, GRID, seeds=jax.random.split(jax.random.key(7), 4), cache=path)
 
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
@@ -124,7 +130,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
         tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
     assert json.loads(path.with_suffix(".json").read_text())["complete"] is False
     with np.load(path) as data:
-        assert int(data["__done__"].sum()) == fail_at - 1
+        assert int(data["__done__"].sum()) == (fail_at - 1) * len(seeds)  # (point, seed) pairs
     calls.clear()
     resumed = tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
     assert len(calls) == n_points - (fail_at - 1)
@@ -177,10 +183,16 @@ def test_sharded_and_unsharded_sweeps_agree():
 
 def test_bad_inputs(tmp_path):
     seeds = _seeds(2)
-    with pytest.raises(TypeError, match="static Python ints"):
-        tl.sweep.run(_fn, {"n": [5.0], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="static Python ints"):
+    with pytest.raises(TypeError, match="static Python values"):
         tl.sweep.run(_fn, {"n": [jnp.int32(5)], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="static Python values"):
+        tl.sweep.run(_fn, {"n": [True], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="static Python values"):
+        tl.sweep.run(_fn, {"n": [float("nan")], "d": [2]}, seeds=seeds)
+    with pytest.raises(TypeError, match="mixes strings and numbers"):
+        tl.sweep.run(_fn, {"n": [5, "5"], "d": [2]}, seeds=seeds)
+    with pytest.raises(ValueError, match="repeated values"):
+        tl.sweep.run(_fn, {"n": [5, 5], "d": [2]}, seeds=seeds)
     with pytest.raises(TypeError, match="grid"):
         tl.sweep.run(_fn, [("n", [5])], seeds=seeds)
     with pytest.raises(TypeError, match="grid"):
@@ -195,70 +207,10 @@ def test_bad_inputs(tmp_path):
         tl.sweep.run(_fn, GRID, seeds=jnp.arange(3))
     with pytest.raises(ValueError, match="cache"):
         tl.sweep.run(_fn, GRID, seeds=seeds, cache=tmp_path / "x.pkl")
-    with pytest.raises(ValueError, match="scalars"):
-        tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3]}, seeds=seeds)
+    with pytest.raises(ValueError, match="same shape"):
+        tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3, 4]}, seeds=seeds)
     with pytest.raises(TypeError, match="fn"):
         tl.sweep.run(None, GRID, seeds=seeds)
-
-
-# --- thresholds and exponents ---------------------------------------------------------------------
-
-
-def test_crossing_point_exact_on_power_laws():
-    ns = np.geomspace(8, 8000, 13)
-    for c, a, tau in [(5.0, 1.0, 0.02), (30.0, 0.5, 0.7), (2.0, 2.0, 1e-4)]:
-        n_star = float(tl.sweep.crossing_point(ns, c * ns**-a, tau))
-        np.testing.assert_allclose(n_star, (c / tau) ** (1 / a), rtol=1e-12)
-
-
-def test_crossing_point_batched_and_out_of_range():
-    ns = np.array([1.0, 10.0, 100.0])
-    errors = np.array([[1.0, 0.1, 0.01], [0.5, 0.4, 0.3], [0.01, 0.005, 0.001], [1.0, 0.01, 0.5]])
-    out = tl.sweep.crossing_point(ns, errors, 0.1)
-    assert out.shape == (4,)
-    np.testing.assert_allclose(out[0], 10.0, rtol=1e-12)  # exactly at a grid point
-    assert np.isnan(out[1]) and np.isnan(out[2])  # never crosses / already below at the first n
-    np.testing.assert_allclose(out[3], 10**0.5, rtol=1e-12)  # the *first* crossing: 1 -> 0.01 over a decade
-
-
-def test_fit_exponent_recovers_exponents_with_per_d_grids():
-    ds = np.array([10.0, 20.0, 40.0, 80.0])
-    for alpha in (1.0, 2.0, 3.0):
-        ns = np.outer(ds, np.geomspace(0.01, 100, 21)) ** alpha  # a grid per d, scaled like d^alpha
-        errors = (ds[:, None] ** alpha / ns) ** 0.8
-        fit = tl.sweep.fit_exponent(ns, errors, 0.3, ds)
-        n_exact = 0.3 ** (-1 / 0.8) * ds**alpha
-        np.testing.assert_allclose(fit.n_star, n_exact, rtol=1e-10)
-        assert abs(fit.exponent - alpha) < 1e-10
-        np.testing.assert_allclose(fit.prefactor, 0.3 ** (-1 / 0.8), rtol=1e-9)
-
-
-def test_fit_exponent_skips_non_crossing_curves_and_needs_two():
-    ns = np.geomspace(1, 1e4, 9)
-    ds = np.array([2.0, 4.0, 8.0])
-    errors = np.stack([ds[0] / ns, ds[1] / ns, np.ones_like(ns)])
-    fit = tl.sweep.fit_exponent(ns, errors, 0.05, ds)
-    assert np.isnan(fit.n_star[2]) and abs(fit.exponent - 1.0) < 1e-10
-    with pytest.raises(ValueError, match="at least two curves"):
-        tl.sweep.fit_exponent(ns, errors[1:], 0.05, ds[1:])
-    single = tl.sweep.fit_exponent(ns, errors[0], 0.05)
-    assert single.n_star.shape == (1,) and np.isnan(single.exponent)
-
-
-def test_threshold_bad_inputs():
-    ns = np.array([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="increasing"):
-        tl.sweep.crossing_point(np.array([1.0, 3.0, 2.0]), np.ones(3), 0.5)
-    with pytest.raises(ValueError, match="positive"):
-        tl.sweep.crossing_point(ns, np.array([1.0, 0.0, 0.5]), 0.5)
-    with pytest.raises(ValueError, match="threshold"):
-        tl.sweep.crossing_point(ns, np.ones(3), 0.0)
-    with pytest.raises(ValueError, match="ns must have"):
-        tl.sweep.crossing_point(ns[:2], np.ones(3), 0.5)
-    with pytest.raises(ValueError, match="k >= 2"):
-        tl.sweep.crossing_point(ns[:1], np.ones(1), 0.5)
-    with pytest.raises(ValueError, match="ds must have shape"):
-        tl.sweep.fit_exponent(ns, np.ones((2, 3)), 0.5, np.array([1.0, 2.0, 3.0]))
 
 
 def test_load(tmp_path):
@@ -309,63 +261,102 @@ def test_cache_records_version_and_args_and_refuses_other_args(tmp_path):
         tl.sweep.run(_fn, grid, seeds=_seeds(), args={"f": object()})
 
 
-# --- bootstrap intervals ----------------------------------------------------------------------------
+# --- grids of any static value, array outputs, extending caches, function identity ------------------
 
 
-def _bootstrap_loop(key, ns, errors, tau, ds, n_boot):
-    """Second implementation: a Python loop of fit_exponent over the same resampled seed indices."""
-    n_d, _, n_seeds = errors.shape
-    idx = np.asarray(jax.random.randint(key, (n_boot, n_d, n_seeds), 0, n_seeds))
-    out = []
-    for b in range(n_boot):
-        curves = np.stack([errors[i][:, idx[b, i]].mean(-1) for i in range(n_d)])
-        try:
-            out.append(tl.sweep.fit_exponent(ns, curves, tau, ds).exponent)
-        except ValueError:
-            out.append(np.nan)
-    return np.array(out)
+def _curve(key, lr, act, steps):
+    """A 'learning curve' per key: steps of gradient descent on a random quadratic."""
+    f = {"tanh": jnp.tanh, "sin": jnp.sin}[act]
+    x0 = jax.random.normal(key)
+    xs = [x0]
+    for _ in range(steps - 1):
+        xs.append(xs[-1] - lr * f(xs[-1]))
+    return {"curve": jnp.stack(xs), "final": xs[-1]}
 
 
-def test_bootstrap_exponent_matches_a_loop_of_fit_exponent():
-    ds = np.array([8.0, 16.0, 32.0, 64.0])
-    ns = np.outer(ds, np.geomspace(0.5, 200, 15))
-    noise = np.exp(0.2 * np.asarray(jax.random.normal(jax.random.key(3), (4, 15, 5))))
-    errors = ((ds[:, None] ** 1.5 / ns) ** 0.6)[..., None] * noise
-    key = jax.random.key(7)
-    res = tl.sweep.bootstrap_exponent(key, ns, errors, 0.4, ds, n_boot=200)
-    ref = _bootstrap_loop(key, ns, errors, 0.4, ds, 200)
-    np.testing.assert_allclose(res.samples, ref, rtol=1e-9, equal_nan=True)
-    point = tl.sweep.fit_exponent(ns, errors.mean(-1), 0.4, ds)
-    assert res.exponent == point.exponent
-    np.testing.assert_array_equal(res.n_star, point.n_star)
-    lo, hi = res.exponent_interval
-    assert lo < point.exponent < hi and hi - lo < 0.5  # 1.5 +- noise: the interval is informative
-    np.testing.assert_allclose(res.exponent_sd, np.nanstd(ref, ddof=1), rtol=1e-9)
-    assert res.n_star_interval.shape == (2, 4) and np.all(res.n_star_interval[0] <= res.n_star_interval[1])
-    assert np.all(res.crossed == 1.0)
+def test_float_and_string_grids_and_array_outputs_match_a_loop():
+    grid = {"lr": [0.1, 0.5], "act": ["tanh", "sin"], "steps": [4]}
+    seeds = _seeds(3)
+    res = tl.sweep.run(_curve, grid, seeds=seeds)
+    assert res.values["curve"].shape == (2, 2, 1, 3, 4) and res.values["final"].shape == (2, 2, 1, 3)
+    assert res.axes["lr"].dtype.kind == "f" and res.axes["act"].tolist() == ["tanh", "sin"]
+    for i, lr in enumerate(grid["lr"]):
+        for j, act in enumerate(grid["act"]):
+            for s, key in enumerate(seeds):
+                want = _curve(key, lr, act, 4)
+                np.testing.assert_allclose(res.values["curve"][i, j, 0, s], want["curve"], rtol=RTOL32)
+                np.testing.assert_allclose(res.values["final"][i, j, 0, s], want["final"], rtol=RTOL32)
 
 
-def test_bootstrap_exponent_without_spread_collapses_and_flags_non_crossing():
-    ds = np.array([10.0, 20.0, 40.0])
-    ns = np.geomspace(10, 1e4, 12)
-    errors = np.repeat(((ds[:, None] / ns) ** 0.5)[..., None], 3, axis=-1)  # identical seeds
-    res = tl.sweep.bootstrap_exponent(jax.random.key(0), ns, errors, 0.3, ds, n_boot=50)
-    np.testing.assert_allclose(res.exponent_interval, [1.0, 1.0], atol=1e-9)
-    assert res.exponent_sd < 1e-9
-    errors[2] = 1.0  # the d = 40 curve never crosses
-    res = tl.sweep.bootstrap_exponent(jax.random.key(0), ns, errors, 0.3, ds, n_boot=50)
-    assert res.crossed.tolist() == [1.0, 1.0, 0.0] and np.all(np.isnan(res.n_star_interval[:, 2]))
+def test_float_string_grids_and_arrays_round_trip_through_the_cache(tmp_path):
+    path = tmp_path / "curves.npz"
+    grid = {"lr": [0.1, 0.5], "act": ["tanh"], "steps": [3]}
+    first = tl.sweep.run(_curve, grid, seeds=_seeds(2), cache=path)
+    back = tl.sweep.load(path)
+    assert back.axes["act"].tolist() == ["tanh"] and back.axes["lr"].tolist() == [0.1, 0.5]
+    np.testing.assert_array_equal(back.values["curve"], first.values["curve"])
 
 
-def test_bootstrap_exponent_bad_inputs():
-    ns, ds = np.geomspace(1, 100, 5), np.array([2.0, 4.0])
-    e = np.ones((2, 5, 3)) * np.linspace(1, 0.01, 5)[:, None]
-    key = jax.random.key(0)
-    with pytest.raises(ValueError, match="n_seeds"):
-        tl.sweep.bootstrap_exponent(key, ns, e[..., :1], 0.5, ds)
-    with pytest.raises(ValueError, match="n_boot"):
-        tl.sweep.bootstrap_exponent(key, ns, e, 0.5, ds, n_boot=3)
-    with pytest.raises(ValueError, match="level"):
-        tl.sweep.bootstrap_exponent(key, ns, e, 0.5, ds, level=1.5)
-    with pytest.raises(TypeError, match="key"):
-        tl.sweep.bootstrap_exponent(0, ns, e, 0.5, ds)
+def test_extending_a_cache_computes_only_new_points_and_seeds(tmp_path):
+    path = tmp_path / "extend.npz"
+    calls = []
+
+    def counted(key, n, d):  # a fresh function: traced (once per grid point) only when computed
+        calls.append((n, d))
+        return _fn(key, n, d)
+
+    small, seeds3 = {"n": [5, 17], "d": [2]}, _seeds(3)
+    tl.sweep.run(counted, small, seeds=seeds3, cache=path)
+    big, seeds5 = {"n": [5, 9, 17], "d": [2, 3]}, jnp.concatenate([seeds3, _seeds(2, seed=4)])
+    calls.clear()
+    extended = tl.sweep.run(counted, big, seeds=seeds5, cache=path)
+    # old points are traced once more (for their 2 new seeds); the 4 new points once each
+    assert sorted(calls) == sorted([(5, 2), (17, 2), (5, 3), (9, 2), (9, 3), (17, 3)])
+    fresh = tl.sweep.run(_fn, big, seeds=seeds5)
+    for name in fresh.values:
+        np.testing.assert_allclose(extended.values[name], fresh.values[name], rtol=RTOL32)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["grid"] == {"n": [5, 9, 17], "d": [2, 3]} and len(meta["seeds"]) == 5 and meta["complete"]
+    # a sub-grid of a complete cache is a slice: nothing recomputed, the file is not rewritten
+    stamp = path.stat().st_mtime_ns
+    calls.clear()
+    part = tl.sweep.run(counted, {"n": [17, 5], "d": [3]}, seeds=seeds5[1:3], cache=path)
+    assert calls == [] and path.stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(part.values["top"], fresh.values["top"][[2, 0]][:, [1]][..., 1:3])
+
+
+def _other(key, n, d):
+    return _fn(key, n, d)
+
+
+def test_cache_refuses_another_function_or_an_edited_one(tmp_path):
+    path = tmp_path / "fn.npz"
+    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    with pytest.raises(ValueError, match="different function"):
+        tl.sweep.run(_other, GRID, seeds=_seeds(), cache=path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "fn_source": "0123456789abcdef"}))
+    with pytest.raises(ValueError, match="different function source.*was edited"):
+        tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+    # a sidecar written before source hashes existed is accepted on the function's name
+    meta.pop("fn_source")
+    meta_path.write_text(json.dumps(meta))
+    tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
+
+
+def test_format_1_caches_are_read(tmp_path):
+    path = tmp_path / "old.npz"
+    seeds = _seeds(2)
+    new = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    with np.load(path) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    arrays["__done__"] = arrays["__done__"].all(-1)  # format 1: one mark per grid point
+    np.savez(path, **arrays)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format": 1}))
+    old = tl.sweep.load(path)
+    np.testing.assert_array_equal(old.values["top"], new.values["top"])
+    again = tl.sweep.run(_fn, GRID, seeds=seeds, cache=path)
+    np.testing.assert_array_equal(again.values["top"], new.values["top"])

@@ -1,4 +1,4 @@
-"""Targets of the expressivity chapter (taylorlib._targets, re-exported by taylorlib.data).
+"""Targets of the expressivity chapter (taylorlib.targets).
 
 Every variance claim is checked two ways: the library's exact normalization (closed form, Gram matrix
 or quadrature) against a Monte Carlo estimate, with a tolerance of ``Z_MC`` standard errors of that
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import taylorlib as tl
-from taylorlib import _targets as T
+from taylorlib import targets as T
 from tests.helpers import RTOL
 
 #: Monte Carlo tolerance in standard errors (5 sigma: a false failure has probability ~1e-6 per check).

@@ -262,3 +262,29 @@ def test_bad_input():
         tl.train.perturbed_gd(0.1, 1e-3, 1e-3, jax.random.key(0), min_interval=0)
     with pytest.raises(TypeError, match="monitor must be callable"):
         tl.train.make_step(loss, optax.sgd(0.1), monitor=3)
+
+
+def test_perturb_chained_with_sgd_draws_perturbed_gds_noise():
+    """Two implementations: chain(perturb(rho / lr), sgd(lr)) and perturbed_gd(lr, rho) draw the same
+    noise from the same key (opposite signs), perturb on the same steps, and step alike otherwise."""
+    lr, rho, thr = 0.1, 0.05, 0.5
+    key = jax.random.key(4)
+    chained = optax.chain(tl.train.perturb(rho / lr, thr, key), optax.sgd(lr))
+    pgd = tl.train.perturbed_gd(lr, rho, thr, key)
+    s_c, s_p = chained.init({"w": jnp.zeros(3)}), pgd.init({"w": jnp.zeros(3)})
+    grads = [{"w": jnp.array(g)} for g in ([0.1, 0.0, 0.2], [1.0, 2.0, 0.0], [0.0, 0.1, 0.0])]
+    for g in grads:
+        u_c, s_c = chained.update(g, s_c)
+        u_p, s_p = pgd.update(g, s_p)
+        noise_c, noise_p = u_c["w"] + lr * g["w"], u_p["w"] + lr * g["w"]
+        np.testing.assert_allclose(noise_c, -noise_p, atol=1e-7)
+    assert int(s_c[0].num_perturbations) == int(s_p.num_perturbations) == 2  # steps 1 and 3
+
+
+def test_perturb_with_adam_escapes_a_strict_saddle():
+    saddle = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4
+    with_noise = optax.chain(tl.train.perturb(1e-2, 1e-4, jax.random.key(0)), optax.adam(0.05))
+    w, _ = tl.train.fit(saddle, jnp.zeros(2), with_noise, 400)
+    w0, _ = tl.train.fit(saddle, jnp.zeros(2), optax.adam(0.05), 400)
+    assert float(jnp.abs(w0).max()) == 0.0  # Adam alone never leaves the saddle
+    assert abs(abs(float(w[1])) - 2**-0.5) < 0.05  # perturbed, it reaches a minimum

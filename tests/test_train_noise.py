@@ -17,11 +17,34 @@ def test_radius_zero_is_plain_gradient_descent():
     assert jnp.allclose(w_pgd, w_sgd, rtol=1e-6, atol=0)  # equal up to the fusion of w - lr g
 
 
-def test_noise_branch_is_conditional():
+def _primitives(jaxpr) -> list[str]:
+    """Names of every primitive in a jaxpr, descending into sub-jaxprs except cond branches."""
+    out = []
+    for eqn in jaxpr.eqns:
+        out.append(eqn.primitive.name)
+        if eqn.primitive.name == "cond":
+            continue
+        for v in eqn.params.values():
+            inner = getattr(v, "jaxpr", None)
+            if inner is not None:
+                out += _primitives(getattr(inner, "jaxpr", inner))
+    return out
+
+
+def _random_draws(jaxpr) -> list[str]:
+    return [p for p in _primitives(jaxpr) if p in {"random_bits", "threefry2x32", "random_wrap"}]
+
+
+def test_noise_is_drawn_only_inside_the_perturbing_branch():
+    """The uniform-ball draw sits in one branch of a cond (skipped on plain steps), never outside it."""
     opt = tl.train.perturbed_gd(0.1, 1e-2, 1e-3, jax.random.key(0))
     g = jnp.ones(3)
-    jaxpr = str(jax.make_jaxpr(lambda g, s: opt.update(g, s))(g, opt.init(g)))
-    assert "cond" in jaxpr
+    closed = jax.make_jaxpr(lambda g, s: opt.update(g, s))(g, opt.init(g))
+    assert _random_draws(closed.jaxpr) == []  # nothing random outside the cond (a key split is not a draw)
+    conds = [e for e in closed.jaxpr.eqns if e.primitive.name == "cond"]
+    assert len(conds) == 1
+    draws = [bool(_random_draws(b.jaxpr)) for b in conds[0].params["branches"]]
+    assert sorted(draws) == [False, True]  # one branch samples the noise, the other returns zeros
 
 
 def test_update_is_the_same_with_and_without_vmap():

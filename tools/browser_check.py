@@ -270,7 +270,9 @@ def _driver(user_data_dir: str):
     return driver
 
 
-CODE_COLUMNS = 88  #: chapter code lines are at most this long (STYLE.md); a code cell must show them whole
+CODE_COLUMNS = (
+    88  #: chapter code lines are at most this long (CONTRIBUTING.md); a code cell must show them whole
+)
 PRIVATE_NAME = re.compile(r"\b[A-Za-z]\w*(?:\.\w+)*\._[a-z]\w*\.\w+")
 
 

@@ -1,7 +1,9 @@
-r"""Targets of the expressivity papers and train/test datasets (re-exported by :mod:`taylorlib.data`).
+r"""Target functions and train/test datasets.
 
-Every target is a :class:`~taylorlib.data.Target` with unit variance under its input law:
+Every target is a :class:`Target` with unit variance under its input law:
 
+* :func:`staircase` — orthogonal single-direction pieces of increasing degree (Ghorbani, Mei,
+  Misiakiewicz & Montanari's staircase);
 * :func:`single_index` — a rank-one degree-p polynomial (Bai & Lee's dimension factor);
 * :func:`low_rank` — a sum of degree-p polynomials of :math:`r^\star` orthonormal directions;
 * :func:`dense_plus_sparse` — a dense low-degree polynomial plus a sparse high-degree one
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
@@ -31,11 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import as_float_array, check_choice, check_int, check_positive, check_x, is_tracer
-from .data import Target, gaussian, gegenbauer, harmonic_dimension, hermite, sphere, zonal_harmonic
+from .data import gaussian, gegenbauer, harmonic_dimension, hermite, sphere, zonal_harmonic
 from .typing import Array, Float, PRNGKeyArray
 
 __all__ = [
+    "Target",
     "Dataset",
+    "staircase",
     "single_index",
     "low_rank",
     "dense_plus_sparse",
@@ -50,6 +54,97 @@ INPUT_LAWS = ("sphere", "gaussian", "normalized_gaussian")
 #: integrand is entire with frequencies <= 7 on [-1, 1]; (48, 48, 96) and (192, 192, 384) nodes give the
 #: same constants to ~1e-14 relative (checked when written; tests compare against Monte Carlo).
 _AZLL_NODES = (64, 64, 128)
+
+
+class Target(NamedTuple):
+    """A target function with its metadata; call it on ``x: (n, d)`` to get ``(n,)`` labels.
+
+    Attributes:
+        fn: ``fn(x) -> y``.
+        name: short description.
+        degree: polynomial degree (``None`` if not a polynomial).
+        directions: ``(r, d)`` matrix of the directions the target depends on.
+        input_law: ``"sphere"`` or ``"gaussian"``, the law under which the target has unit variance.
+        components: per-component functions (each unit variance), if the target is a sum.
+        weights: the weights of the components.
+    """
+
+    fn: Callable[[jax.Array], jax.Array]
+    name: str
+    degree: int | None
+    directions: jax.Array
+    input_law: str
+    components: tuple = ()
+    weights: tuple = ()
+
+    def __call__(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        return self.fn(x)
+
+
+def staircase(
+    key: PRNGKeyArray,
+    d: int,
+    degrees: Sequence[int] = (1, 2, 3),
+    weights: Sequence[float] | None = None,
+    input_law: str = "sphere",
+) -> Target:
+    r"""A sum of orthogonal single-direction polynomial pieces of increasing degree (GMMM staircase).
+
+    .. math:: f^*(x) = \sum_j c_j\, P_{k_j}(\beta_j \cdot x),
+
+    with orthonormal :math:`\beta_j`, each :math:`P_{k_j}` of unit variance (zonal harmonic on the
+    sphere, normalized Hermite for Gaussian inputs) and :math:`\sum c_j^2 = 1`, so the target has
+    unit variance and the energy of degree :math:`k_j` is :math:`c_j^2`.
+
+    Args:
+        key: PRNG key for the directions.
+        d: input dimension (``d >= len(degrees)``).
+        degrees: degree of each piece.
+        weights: relative weights ``c_j`` (normalized to unit total energy); default equal.
+        input_law: ``"sphere"`` or ``"gaussian"``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> f = tl.targets.staircase(jax.random.key(0), 10, degrees=(1, 2))
+        >>> x = tl.data.sphere(jax.random.key(1), 40000, 10)
+        >>> round(float(jnp.var(f(x))), 1), f.degree
+        (1.0, 2)
+    """
+    d = check_int(d, "d", minimum=2)
+    input_law = check_choice(input_law, "input_law", ("sphere", "gaussian"))
+    degrees = tuple(check_int(k, "degrees[i]", minimum=1) for k in degrees)
+    if not degrees:
+        raise ValueError("degrees must be non-empty")
+    if d < len(degrees):
+        raise ValueError(f"d must be >= len(degrees) = {len(degrees)} (one direction per piece), got d = {d}")
+    if weights is None:
+        weights = (1.0,) * len(degrees)
+    if len(weights) != len(degrees):
+        raise ValueError(f"weights must have len(degrees) = {len(degrees)} entries, got {len(weights)}")
+    w = jnp.asarray(weights, dtype=float)
+    if not bool(jnp.all(jnp.isfinite(w))) or not float(jnp.linalg.norm(w)) > 0:
+        raise ValueError(
+            f"weights must be finite and not all zero (they are normalized), got {tuple(weights)}"
+        )
+    w = w / jnp.linalg.norm(w)
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (d, len(degrees))))
+    betas = q.T  # (r, d) orthonormal rows
+
+    def piece(j: int, k: int) -> Callable:
+        if input_law == "sphere":
+            return lambda x: zonal_harmonic(x, betas[j], k)
+        return lambda x: hermite(x @ betas[j], k)
+
+    comps = tuple(piece(j, k) for j, k in enumerate(degrees))
+
+    def fn(x):
+        x = check_x(x, "x", d=d)
+        return sum(w[j] * c(x) for j, c in enumerate(comps))
+
+    return Target(
+        fn, f"staircase{degrees}", max(degrees), betas, input_law, comps, tuple(float(v) for v in w)
+    )
 
 
 class Dataset(NamedTuple):
@@ -101,12 +196,12 @@ def single_index(key: PRNGKeyArray, d: int, degree: int, input_law: str = "spher
         input_law: ``"sphere"`` or ``"gaussian"``.
 
     Returns:
-        A :class:`~taylorlib.data.Target` with ``directions`` of shape ``(1, d)``.
+        A :class:`Target` with ``directions`` of shape ``(1, d)``.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
-        >>> f = tl.data.single_index(jax.random.key(0), 10, 2)
+        >>> f = tl.targets.single_index(jax.random.key(0), 10, 2)
         >>> x = tl.data.sphere(jax.random.key(1), 50000, 10)
         >>> round(float(jnp.mean(f(x) ** 2)), 1), f.degree, f.directions.shape
         (1.0, 2, (1, 10))
@@ -144,13 +239,13 @@ def low_rank(key: PRNGKeyArray, d: int, degree: int, rank: int, input_law: str =
         input_law: ``"sphere"`` or ``"gaussian"``.
 
     Returns:
-        A :class:`~taylorlib.data.Target` with ``directions`` of shape ``(rank, d)``, one unit-variance
+        A :class:`Target` with ``directions`` of shape ``(rank, d)``, one unit-variance
         component per direction and ``weights = (1/Z, ..., 1/Z)``.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
-        >>> f = tl.data.low_rank(jax.random.key(0), 10, 3, 2)
+        >>> f = tl.targets.low_rank(jax.random.key(0), 10, 3, 2)
         >>> x = tl.data.sphere(jax.random.key(1), 100000, 10)
         >>> round(float(jnp.mean(f(x) ** 2)), 1), f.degree, f.directions.shape
         (1.0, 3, (2, 10))
@@ -228,14 +323,14 @@ def dense_plus_sparse(
         input_law: ``"sphere"`` or ``"gaussian"``.
 
     Returns:
-        A :class:`~taylorlib.data.Target` with ``components = (dense, sparse)`` (each of unit
+        A :class:`Target` with ``components = (dense, sparse)`` (each of unit
         variance), ``weights = (c_1, c_2)``, ``degree = p`` and ``directions`` of shape
         ``(N + 1, d)``: the dense directions, then the sparse direction :math:`\beta` (last row).
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
-        >>> f = tl.data.dense_plus_sparse(jax.random.key(0), 12, 2, 3)
+        >>> f = tl.targets.dense_plus_sparse(jax.random.key(0), 12, 2, 3)
         >>> x = tl.data.sphere(jax.random.key(1), 50000, 12)
         >>> dense, sparse = (c(x) for c in f.components)
         >>> round(float(jnp.mean(f(x) ** 2)), 1), round(float(jnp.mean(dense * sparse)), 1)
@@ -301,14 +396,14 @@ def abs_teacher(key: PRNGKeyArray, d: int, a: Float[Array, " d"] | None = None) 
         a: nonnegative ``(d,)`` weights, not all zero (default all equal, as :math:`a = 1/d`).
 
     Returns:
-        A :class:`~taylorlib.data.Target` (``degree=None``, ``input_law="gaussian"``) with
+        A :class:`Target` (``degree=None``, ``input_law="gaussian"``) with
         ``directions = W*`` ``(d, d)``, one unit-variance component per row and
         ``weights = a/‖a‖``.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
-        >>> f = tl.data.abs_teacher(jax.random.key(0), 8)
+        >>> f = tl.targets.abs_teacher(jax.random.key(0), 8)
         >>> x = tl.data.gaussian(jax.random.key(1), 100000, 8)
         >>> y = f(x)
         >>> round(float(jnp.mean(y)), 1), round(float(jnp.var(y)), 1)
@@ -384,14 +479,14 @@ def azll_target() -> Target:
     product Gauss rule (accurate to ~1e-12), so the target has mean 0 and unit variance.
 
     Returns:
-        A :class:`~taylorlib.data.Target` with ``input_law="normalized_gaussian"``, ``degree=None``
+        A :class:`Target` with ``input_law="normalized_gaussian"``, ``degree=None``
         and ``directions = I_4``.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
-        >>> f = tl.data.azll_target()
-        >>> ds = tl.data.make_dataset(jax.random.key(0), f, 10, 200000)
+        >>> f = tl.targets.azll_target()
+        >>> ds = tl.targets.make_dataset(jax.random.key(0), f, 10, 200000)
         >>> bool(jnp.allclose(jnp.linalg.norm(ds.x_train, axis=1), 1.0))
         True
         >>> round(float(jnp.mean(ds.y_test)), 1), round(float(jnp.var(ds.y_test)), 1)
@@ -427,7 +522,7 @@ def make_dataset(key: PRNGKeyArray, target: Target, n_train: int, n_test: int, n
 
     Args:
         key: PRNG key (split into train inputs, test inputs and noise).
-        target: a :class:`~taylorlib.data.Target`; its input dimension is ``target.directions.shape[1]``.
+        target: a :class:`Target`; its input dimension is ``target.directions.shape[1]``.
         n_train: ``>= 1`` training points.
         n_test: ``>= 1`` test points.
         noise: label-noise standard deviation :math:`\sigma\ge 0` (training labels only).
@@ -438,14 +533,14 @@ def make_dataset(key: PRNGKeyArray, target: Target, n_train: int, n_test: int, n
     Example:
         >>> import jax
         >>> import taylorlib as tl
-        >>> f = tl.data.abs_teacher(jax.random.key(0), 5)
-        >>> ds = tl.data.make_dataset(jax.random.key(1), f, 30, 7, noise=0.1)
+        >>> f = tl.targets.abs_teacher(jax.random.key(0), 5)
+        >>> ds = tl.targets.make_dataset(jax.random.key(1), f, 30, 7, noise=0.1)
         >>> ds.x_train.shape, ds.y_train.shape, ds.x_test.shape, ds.y_test.shape
         ((30, 5), (30,), (7, 5), (7,))
     """
     if not isinstance(target, Target):
         raise TypeError(
-            f"target must be a tl.data.Target (e.g. from tl.data.single_index), got {type(target).__name__}"
+            f"target must be a tl.targets.Target (e.g. from tl.targets.single_index), got {type(target).__name__}"
         )
     n_train = check_int(n_train, "n_train", minimum=1)
     n_test = check_int(n_test, "n_test", minimum=1)
