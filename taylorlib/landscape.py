@@ -280,14 +280,38 @@ def _flat_hvp(loss, params, q):
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _lanczos(loss, k, params, key):
-    """The whole iteration in one program (used under tracing: jit or vmap of the caller)."""
+    """The whole iteration in one program (used under tracing: jit or vmap of the caller); kept as it was
+    before the host loop so that traced results are unchanged."""
     flat, unravel = _tree.tree_ravel(params)
+    p, dtype = flat.shape[0], flat.dtype
+    grad = jax.grad(lambda f: loss(unravel(f)))
+    matvec = lambda q: jax.jvp(grad, (flat,), (q,))[1]
+    eps = jnp.finfo(dtype).eps
+
+    def random_unit(j, Q):
+        r = _orthogonalize(Q, jax.random.normal(jax.random.fold_in(key, j), (p,), dtype))
+        return r / jnp.maximum(jnp.linalg.norm(r), jnp.finfo(dtype).tiny)
 
     def body(j, carry):
-        return _lanczos_step(j, carry, _flat_hvp(loss, params, carry[3]), key)
+        Q, alphas, betas, q, scale = carry
+        Q = Q.at[j].set(q)
+        w = matvec(q)
+        alpha = jnp.vdot(w, q)
+        w = _orthogonalize(Q, w)
+        beta = jnp.linalg.norm(w)
+        scale = jnp.maximum(scale, jnp.maximum(jnp.abs(alpha), beta))
+        broke = beta <= _BREAKDOWN_EPS * eps * scale
+        q_next = jnp.where(broke, random_unit(j + 1, Q), w / jnp.where(broke, 1.0, beta))
+        return Q, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(broke, 0.0, beta)), q_next, scale
 
-    Q, alphas, betas, _, _ = jax.lax.fori_loop(0, k, body, _lanczos_init(k, flat.shape[0], flat.dtype, key))
-    return _ritz(Q, alphas, betas, unravel)
+    Q0 = jnp.zeros((k, p), dtype)
+    carry = (Q0, jnp.zeros(k, dtype), jnp.zeros(k, dtype), random_unit(0, Q0), jnp.zeros((), dtype))
+    Q, alphas, betas, _, _ = jax.lax.fori_loop(0, k, body, carry)
+    off = betas[:-1]
+    T = jnp.diag(alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
+    evals, S = jnp.linalg.eigh(T)
+    ritz = S.T @ Q  # (k, p)
+    return evals, jax.vmap(unravel)(ritz)
 
 
 _hvp_jit = jax.jit(_flat_hvp, static_argnums=(0,))
