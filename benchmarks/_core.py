@@ -26,6 +26,7 @@ CASE_MODULES = (
     "benchmarks.bench_randomize",
     "benchmarks.bench_landscape",
     "benchmarks.bench_train",
+    "benchmarks.bench_anynet",
     "benchmarks.bench_overhead",
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -27,10 +27,18 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import _tree
+from . import _checks, _tree
 from . import activations as _act
-from ._checks import check_choice, check_float_leaves, check_int, check_pair
+from ._checks import (
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_float_leaves,
+    check_int,
+    check_pair,
+)
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["empirical_ntk", "ntk_vp", "two_layer_ntk"]
@@ -42,70 +50,234 @@ _MAX_BLOCK = 2**26
 _NTVP_BATCH = 8
 
 
-def _per_sample_jacobian(apply: ApplyFn, params: Params, x: jax.Array) -> Params:
-    """Per-sample gradients, leaves shaped ``(n, *leaf_shape)``."""
+def _leading(x: Any) -> int:
+    return jax.tree_util.tree_leaves(x)[0].shape[0]
+
+
+def _take(x: Any, s: slice) -> Any:
+    return jax.tree_util.tree_map(lambda a: a[s], x)
+
+
+def _pad_rows(x: Any, size: int) -> Any:
+    """Pad the batch axis to ``size`` rows by repeating the last row (results for the copies are dropped)."""
+    n = _leading(x)
+    if n == size:
+        return x
+    return jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], size - n, axis=0)]), x)
+
+
+def check_inputs(x: Any, name: str) -> Any:
+    """Validate a batch of inputs: an array ``(n, ...)`` or a pytree of such arrays with one ``n >= 1``."""
+    if hasattr(x, "shape") or isinstance(x, list):
+        x = as_float_array(x, name)
+        leaves = [x]
+    else:
+        leaves = jax.tree_util.tree_leaves(x)
+        if not leaves:
+            raise ValueError(f"{name} must be an array (n, ...) or a pytree of such arrays, got {x!r}")
+        if not all(hasattr(a, "shape") and hasattr(a, "dtype") for a in leaves):
+            raise TypeError(
+                f"{name} must be an array (n, ...) or a pytree of arrays with a leading batch axis"
+            )
+        x = jax.tree_util.tree_map(jnp.asarray, x)
+        leaves = jax.tree_util.tree_leaves(x)
+    for a in leaves:
+        if a.ndim == 0:
+            raise ValueError(f"{name} must have a leading batch axis, shape (n, ...), got a scalar")
+        if jnp.issubdtype(a.dtype, jnp.complexfloating):
+            raise TypeError(f"{name} must be real, got dtype {a.dtype}")
+    sizes = {a.shape[0] for a in leaves}
+    if len(sizes) != 1:
+        shapes = [tuple(a.shape) for a in leaves]
+        raise ValueError(
+            f"every leaf of {name} must have the same batch size n (shape (n, ...)), got {shapes}"
+        )
+    if sizes == {0}:
+        raise ValueError(f"{name} must contain at least one sample, got shape {tuple(leaves[0].shape)}")
+    for a in leaves:
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            check_finite(a, name)
+    return x
+
+
+def check_input_pair(x1: Any, x2: Any) -> tuple[Any, Any]:
+    """Validate ``x1`` and optional ``x2`` (``None`` means ``x1``): same structure and trailing shapes."""
+    x1 = check_inputs(x1, "x1")
+    if x2 is None:
+        return x1, x1
+    x2 = check_inputs(x2, "x2")
+    t1, t2 = jax.tree_util.tree_structure(x1), jax.tree_util.tree_structure(x2)
+    if t1 != t2:
+        raise ValueError(f"x1 and x2 must have the same pytree structure, got {t1} and {t2}")
+    for a, b in zip(jax.tree_util.tree_leaves(x1), jax.tree_util.tree_leaves(x2), strict=True):
+        if a.shape[1:] != b.shape[1:]:
+            raise ValueError(
+                f"x1 and x2 must have the same feature dimension (trailing shape): x2 must be "
+                f"(n2, {', '.join(map(str, a.shape[1:]))}) like x1 {tuple(a.shape)}, got x2 {tuple(b.shape)}"
+            )
+    return x1, x2
+
+
+def output_dim(apply: ApplyFn, params: Params, x: Any, name: str = "x1") -> int:
+    """The output width ``k`` of ``apply(params, x)`` (``(n,)`` counts as ``k = 1``), checked by shape only."""
+    n = _leading(x)
+    try:
+        out = jax.eval_shape(apply, params, x)
+    except (TypeError, ValueError) as err:
+        shapes = [tuple(a.shape) for a in jax.tree_util.tree_leaves(x)]
+        shown = shapes[0] if len(shapes) == 1 else shapes
+        raise ValueError(
+            f"apply(params, {name}) failed for {name} of shape {shown}: the inputs' trailing shape must be "
+            f"the one the parameters expect ({type(err).__name__}: {err})"
+        ) from err
+    shape = getattr(out, "shape", None)
+    if shape is None or len(shape) not in (1, 2) or shape[0] != n:
+        raise ValueError(
+            f"apply(params, {name}) must return shape (n,) or (n, k) with n = {n}, got "
+            f"{shape if shape is not None else type(out).__name__}"
+        )
+    return 1 if len(shape) == 1 else int(shape[1])
+
+
+def check_trace_axes(trace_axes: Any) -> bool:
+    """``True`` for the traced kernel ``(n1, n2)``, ``False`` for the full ``(n1, n2, k, k)`` one."""
+    if isinstance(trace_axes, int) and not isinstance(trace_axes, bool):
+        trace_axes = (trace_axes,)
+    if not isinstance(trace_axes, tuple | list) or not all(
+        isinstance(a, int) and not isinstance(a, bool) for a in trace_axes
+    ):
+        raise TypeError(f"trace_axes must be a tuple of ints, (-1,) or (), got {trace_axes!r}")
+    axes = tuple(trace_axes)
+    if axes == ():
+        return False
+    if axes in ((-1,), (1,)):
+        return True
+    raise ValueError(
+        f"trace_axes out of range: the output of apply is (n, k), so trace_axes must be (-1,) (equivalently "
+        f"(1,)) for an (n1, n2) kernel or () for the full (n1, n2, k, k) one, got {axes!r}"
+    )
+
+
+def _sample_fn(apply: ApplyFn) -> Callable:
+    """``(params, x_i) -> (k,)``: one sample through ``apply`` (a batch of one), outputs flattened."""
 
     def f1(p, xi):
-        return apply(p, xi[None])[0]
+        y = apply(p, jax.tree_util.tree_map(lambda a: a[None], xi))[0]
+        return jnp.reshape(y, (-1,))
 
-    return jax.vmap(jax.grad(f1), in_axes=(None, 0))(params, x)
+    return f1
 
 
-def _gram(j1: Params, j2: Params) -> jax.Array:
-    blocks = [
-        a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
-        for a, b in zip(jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), strict=True)
-    ]
+def _per_sample_jacobian(apply: ApplyFn, params: Params, x: Any) -> Params:
+    """Per-sample Jacobians, leaves shaped ``(n, k, *leaf_shape)``."""
+    return jax.vmap(jax.jacrev(_sample_fn(apply)), in_axes=(None, 0))(params, x)
+
+
+def _gram(j1: Params, j2: Params, trace: bool) -> jax.Array:
+    blocks = []
+    for a, b in zip(jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), strict=True):
+        k = a.shape[1]
+        if trace:  # mean over the output axis: one matmul over (output, parameter) pairs
+            blocks.append(a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T / k)
+        else:
+            blocks.append(
+                jnp.einsum("iap,jbp->ijab", a.reshape(a.shape[0], k, -1), b.reshape(b.shape[0], k, -1))
+            )
     return functools.reduce(jnp.add, blocks)
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _jacobian_block(apply, params, x1, x2):
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _jacobian_block(apply, params, x1, x2, trace):
     j1 = _per_sample_jacobian(apply, params, x1)
     j2 = _per_sample_jacobian(apply, params, x2)
-    return _gram(j1, j2)
+    return _gram(j1, j2, trace)
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _jacobian_sym(apply, params, x):
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _jacobian_sym(apply, params, x, trace):
     j = _per_sample_jacobian(apply, params, x)
-    return _gram(j, j)
+    return _gram(j, j, trace)
 
 
 def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _ntk_jacobian(apply, params, x1, x2, same, chunk):
-    n1, n2 = x1.shape[0], x2.shape[0]
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _mesh() -> jax.sharding.Mesh | None:
+    """A one-axis mesh over every device when there is more than one (``None`` otherwise)."""
+    devices = jax.devices()
+    if len(devices) < 2:
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("batch",))
+
+
+def _shard(x: Any, mesh: jax.sharding.Mesh | None) -> Any:
+    """Place a batch (rows divisible by the mesh size) with its rows split over the mesh's devices."""
+    if mesh is None or any(_checks.is_tracer(a) for a in jax.tree_util.tree_leaves(x)):
+        return x
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    return jax.device_put(x, spec)
+
+
+def _transpose_block(b: jax.Array) -> jax.Array:
+    return b.T if b.ndim == 2 else b.transpose(1, 0, 3, 2)
+
+
+def _ntk_jacobian(apply, params, x1, x2, same, chunk, trace):
+    n1, n2 = _leading(x1), _leading(x2)
+    mesh = _mesh()
+    ndev = 1 if mesh is None else mesh.size
     if chunk >= max(n1, n2):
-        return _jacobian_sym(apply, params, x1) if same else _jacobian_block(apply, params, x1, x2)
-    rows = []
-    for s1 in _chunks(n1, chunk):
-        rows.append(
-            jnp.concatenate(
-                [_jacobian_block(apply, params, x1[s1], x2[s2]) for s2 in _chunks(n2, chunk)], axis=1
-            )
-        )
-    return jnp.concatenate(rows, axis=0)
+        # one block; with several devices its rows are padded to a multiple of the device count
+        r1, r2 = _round_up(n1, ndev), _round_up(n2, ndev)
+        a = _shard(_pad_rows(x1, r1), mesh)
+        if same:
+            return _jacobian_sym(apply, params, a, trace)[:n1, :n1]
+        b = _shard(_pad_rows(x2, r2), mesh)
+        return _jacobian_block(apply, params, a, b, trace)[:n1, :n2]
+    # Stream fixed-size blocks. The last chunk is padded to the full size by repeating its last row (a
+    # one-row block is a matrix-vector product, which loses two digits in float32 on XLA CPU, and equal
+    # shapes compile once); the copies' rows and columns are dropped.
+    c1 = _round_up(min(chunk, n1), ndev)
+    c2 = c1 if same else _round_up(min(chunk, n2), ndev)
+    rows1 = [(s, _shard(_pad_rows(_take(x1, s), c1), mesh)) for s in _chunks(n1, c1)]
+    rows2 = rows1 if same else [(s, _shard(_pad_rows(_take(x2, s), c2), mesh)) for s in _chunks(n2, c2)]
+    blocks: dict[tuple[int, int], jax.Array] = {}
+    for i, (s1, a) in enumerate(rows1):
+        for j, (s2, b) in enumerate(rows2):
+            if same and j < i:  # symmetric kernel: the lower blocks are transposes of upper ones
+                blocks[i, j] = _transpose_block(blocks[j, i])
+                continue
+            if same and i == j:
+                blk = _jacobian_sym(apply, params, a, trace)
+            else:
+                blk = _jacobian_block(apply, params, a, b, trace)
+            blocks[i, j] = blk[: s1.stop - s1.start, : s2.stop - s2.start]
+    return jnp.concatenate(
+        [jnp.concatenate([blocks[i, j] for j in range(len(rows2))], axis=1) for i in range(len(rows1))],
+        axis=0,
+    )
 
 
-def ntk_vp(
-    apply: ApplyFn, params: Params, x1: Float[Array, "n1 d"], x2: Float[Array, "n2 d"] | None = None
-) -> Callable:
+def ntk_vp(apply: ApplyFn, params: Params, x1: Any, x2: Any | None = None) -> Callable:
     r"""The NTK-vector product :math:`v \mapsto \Theta(x_1, x_2)\, v` without forming the Jacobian.
 
     Computed as a ``vjp`` through the network on ``x2`` (giving :math:`J_2^\top v`, a parameter
-    pytree) followed by a ``jvp`` on ``x1``.
+    pytree) followed by a ``jvp`` on ``x1``. For an ``(n, k)`` output, :math:`v` has the output's shape
+    ``(n2, k)`` and the product is :math:`\sum_{j,b}\Theta(x_{1,i}, x_{2,j})_{ab} v_{jb}`, shape ``(n1, k)``.
 
     Args:
         apply: any ``apply(params, x)``.
         params: parameters.
-        x1: ``(n1, d)`` inputs (rows of the kernel).
-        x2: ``(n2, d)`` inputs (columns); ``None`` means ``x1``.
+        x1: ``(n1, ...)`` inputs (rows of the kernel), an array or a pytree of arrays.
+        x2: ``(n2, ...)`` inputs (columns); ``None`` means ``x1``.
 
     Returns:
-        A jitted function ``v: (n2,) -> (n1,)``.
+        A jitted function ``v: (n2,) -> (n1,)`` (or ``(n2, k) -> (n1, k)``).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -120,13 +292,18 @@ def ntk_vp(
     """
     if not callable(apply):
         raise TypeError(f"apply must be callable, got {type(apply).__name__}")
-    x1, x2 = check_pair(x1, x2)
-    n2 = x2.shape[0]
+    x1, x2 = check_input_pair(x1, x2)
+    k = output_dim(apply, params, x1, "x1")
+    n2 = _leading(x2)
+    shape = (n2,) if k == 1 and len(jax.eval_shape(apply, params, x2).shape) == 1 else (n2, k)
 
     def mv(v):
         v = jnp.asarray(v)
-        if v.shape != (n2,):
-            raise ValueError(f"v must have shape (n2,) = ({n2},), got {tuple(v.shape)}")
+        if v.shape != shape:
+            want = "(n2,)" if len(shape) == 1 else "(n2, k)"
+            raise ValueError(
+                f"v must have shape {want} = {shape} (the output's shape on x2), got {tuple(v.shape)}"
+            )
         return _ntk_vp(apply, params, x1, x2, v)
 
     return mv
@@ -140,40 +317,60 @@ def _ntk_vp(apply, params, x1, x2, v):
     return jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _ntk_ntvp(apply, params, x1, x2, batch):
-    n2 = x2.shape[0]
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def _ntk_ntvp(apply, params, x1, x2, batch, trace):
     y2, pullback = jax.vjp(lambda p: apply(p, x2), params)
+    n2, k = y2.shape[0], (1 if y2.ndim == 1 else y2.shape[1])
 
     def column(e):
         (ct,) = pullback(e)
-        return jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
+        y1 = jax.jvp(lambda p: apply(p, x1), (params,), (ct,))[1]
+        return y1.reshape(y1.shape[0], -1)
 
-    eye = jnp.eye(n2, dtype=y2.dtype)  # cotangents must have the output's dtype, not x's
-    return jax.lax.map(column, eye, batch_size=batch).T
+    # one cotangent per output entry (j, b); cotangents must have the output's dtype, not x's
+    eye = jnp.eye(n2 * k, dtype=y2.dtype).reshape((n2 * k,) + y2.shape)
+    cols = jax.lax.map(column, eye, batch_size=batch)  # (n2 k, n1, k): [(j, b), i, a]
+    full = cols.reshape(n2, k, cols.shape[1], k).transpose(2, 0, 3, 1)  # [i, j, a, b]
+    if trace:
+        return jnp.trace(full, axis1=2, axis2=3) / k
+    return full
 
 
 def empirical_ntk(
     apply: ApplyFn,
     params: Params,
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Any,
+    x2: Any | None = None,
+    *,
     method: str = "auto",
+    trace_axes: Sequence[int] = (-1,),
     chunk_size: int | None = None,
-) -> Float[Array, "n1 n2"]:
-    r"""The empirical NTK Gram matrix :math:`\Theta(x_1, x_2) = J(x_1) J(x_2)^\top` of any network.
+) -> Float[Array, "n1 n2"] | Float[Array, "n1 n2 k k"]:
+    r"""The empirical NTK :math:`\Theta(x_1, x_2) = J(x_1) J(x_2)^\top` of any network.
+
+    Inputs have a leading batch axis and any trailing shape (images ``(n, H, W, C)``, sequences), or are
+    pytrees of such arrays. The output of ``apply`` may be ``(n,)`` (treated as ``(n, 1)``) or ``(n, k)``;
+    :math:`\Theta(x, x')_{ab} = \langle\nabla_\theta f_a(x), \nabla_\theta f_b(x')\rangle`.
+
+    With ``x2=None`` the kernel is symmetric: each block of the Jacobian method is computed once (the
+    lower blocks are transposes). Blocks of ``chunk_size`` samples stream through the computation so that
+    memory stays bounded; with more than one JAX device, every block's samples are split over a
+    one-axis :class:`jax.sharding.Mesh` of all devices.
 
     Args:
         apply: any ``apply(params, x)`` acting on samples independently.
-        params: the parameters at which the kernel is evaluated.
-        x1: ``(n1, d)`` inputs.
-        x2: ``(n2, d)`` inputs, or ``None`` for ``x1``.
+        params: the parameters at which the kernel is evaluated (any pytree).
+        x1: ``(n1, ...)`` inputs, an array or a pytree of arrays.
+        x2: ``(n2, ...)`` inputs with ``x1``'s trailing shapes, or ``None`` for ``x1``.
         method: ``"jacobian"``, ``"ntvp"`` or ``"auto"``.
-        chunk_size: samples per Jacobian chunk (``"jacobian"``) or columns per batch (``"ntvp"``);
+        chunk_size: samples per Jacobian block (``"jacobian"``) or columns per batch (``"ntvp"``);
             ``None`` picks the largest size whose Jacobian block stays below 256 MiB.
+        trace_axes: ``(-1,)`` (default) averages over the output axis, :math:`\frac1k\sum_a
+            \Theta_{aa}`, shape ``(n1, n2)``; ``()`` returns the full ``(n1, n2, k, k)`` kernel
+            (the convention of neural-tangents).
 
     Returns:
-        ``(n1, n2)`` kernel matrix.
+        ``(n1, n2)`` kernel matrix, or ``(n1, n2, k, k)`` with ``trace_axes=()``.
 
     Example:
         >>> import jax
@@ -185,31 +382,37 @@ def empirical_ntk(
         >>> K2 = tl.ntk.two_layer_ntk(p, x, activation="relu")
         >>> K.shape, bool(abs(K - K2).max() < 1e-4)
         ((6, 6), True)
+        >>> tl.ntk.empirical_ntk(net.apply, p, x, trace_axes=()).shape
+        (6, 6, 1, 1)
 
     References:
-        Jacot et al. 2018 (arXiv:1806.07572).
+        Jacot et al. 2018 (arXiv:1806.07572); Novak et al. 2022 (arXiv:2206.08720).
     """
     method = check_choice(method, "method", _METHODS)
     if not callable(apply):
         raise TypeError(f"apply must be callable, got {type(apply).__name__}")
+    trace = check_trace_axes(trace_axes)
     same = x2 is None
-    x1, x2 = check_pair(x1, x2)
+    x1, x2 = check_input_pair(x1, x2)
     check_float_leaves(params, "params")
-    p = _tree.tree_size(params)
+    k = output_dim(apply, params, x1, "x1")
+    if not same:
+        output_dim(apply, params, x2, "x2")
+    p = _tree.tree_size(params) * k  # Jacobian row length per sample
     if chunk_size is None:
         chunk = max(1, _MAX_BLOCK // max(p, 1))
     else:
         chunk = check_int(chunk_size, "chunk_size", minimum=1)
     if method == "auto":
-        # Jacobian rows are cheap (one backward pass each) but take p floats; fall back to
+        # Jacobian rows are cheap (one backward pass per output each) but take p floats; fall back to
         # products when even 8 rows of J would exceed the block budget.
         method = "jacobian" if p * 8 <= _MAX_BLOCK else "ntvp"
     if method == "jacobian":
-        return _ntk_jacobian(apply, params, x1, x2, same, chunk)
+        return _ntk_jacobian(apply, params, x1, x2, same, chunk, trace)
     # ntvp holds one parameter-sized cotangent per column in flight: by default push at most 8 columns at a
     # time so its peak memory stays far below the Jacobian's (benchmarks: 913 -> 144 MiB at p = 2^20).
     batch = chunk if chunk_size is not None else min(chunk, _NTVP_BATCH)
-    return _ntk_ntvp(apply, params, x1, x2, max(1, min(batch, x2.shape[0])))
+    return _ntk_ntvp(apply, params, x1, x2, max(1, min(batch, _leading(x2) * k)), trace)
 
 
 def _two_layer_features(params, x, act, trainable):
@@ -293,3 +496,8 @@ def two_layer_ntk(
     check_float_leaves(params, "params")
     act = _act.get(activation)
     return _two_layer_ntk(params, x1, x2, act=act, trainable=check_trainable(trainable), same=same)
+
+
+from ._structured import mlp_ntk  # noqa: E402  (the structured NTK of nets.mlp)
+
+__all__ += ["mlp_ntk"]

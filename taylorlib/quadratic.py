@@ -213,3 +213,7 @@ def learning_rate(m: int, d: int, base: float = 1.0) -> float:
 from ._order_k import order_k_ntk  # noqa: E402  (the empirical k-th order kernel)
 
 __all__ += ["order_k_ntk"]
+
+from ._second_order import KernelEstimate, second_order_ntk  # noqa: E402  (the Gram of f^Q's features)
+
+__all__ += ["second_order_ntk", "KernelEstimate"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -44,15 +45,92 @@ __all__ = [
 ]
 
 
-def sign_flip(key: PRNGKeyArray, W: Float[Array, "m ..."]) -> Float[Array, "m ..."]:
-    r"""Multiply each row (neuron) of ``W`` by an independent Rademacher sign: :math:`\Sigma W`.
+def _is_array(x: Any) -> bool:
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return True
+    # a (nested) list of numbers is one array, as before pytrees were accepted
+    return (
+        isinstance(x, list | tuple)
+        and all(isinstance(v, numbers.Number) for v in jax.tree_util.tree_leaves(x))
+        and len(jax.tree_util.tree_leaves(x)) > 0
+    )
+
+
+def _default_where(path: Any, leaf: Any) -> bool:
+    return jnp.ndim(leaf) >= 1
+
+
+def _sign_groups(tree: Any, where: Callable | None, name: str) -> tuple[list, list[list[int]], list[int]]:
+    """Selected leaves grouped by parent node: ``(paths, groups of leaf indices, group row counts)``."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    if where is not None:
+        check_callable(where, "where")
+    pick = where if where is not None else _default_where
+    groups: dict[tuple, list[int]] = {}
+    for i, (path, leaf) in enumerate(flat):
+        if not bool(pick(path, leaf)):
+            continue
+        shape = jnp.shape(leaf)
+        if len(shape) == 0:
+            raise ValueError(
+                f"where selected the scalar leaf {name}{jax.tree_util.keystr(path)}: a sign is drawn per row "
+                f"of the leading axis, so selected leaves need shape (m, ...), got shape ()"
+            )
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{name}{jax.tree_util.keystr(path)} must be floating point, got dtype {dtype}")
+        groups.setdefault(tuple(path[:-1]), []).append(i)
+    if not groups:
+        raise ValueError(
+            f"where selects no leaf of {name}: it must select at least one leaf of shape (m, ...) "
+            f"(the default selects every leaf with ndim >= 1)"
+        )
+    rows = []
+    for parent, idx in groups.items():
+        sizes = {jnp.shape(flat[i][1])[0] for i in idx}
+        if len(sizes) != 1:
+            shapes = {jax.tree_util.keystr(flat[i][0]): tuple(jnp.shape(flat[i][1])) for i in idx}
+            raise ValueError(
+                f"selected leaves under {name}{jax.tree_util.keystr(parent) or ' (root)'} share their signs, so "
+                f"they need one leading (row) dimension m, shapes (m, ...); got {shapes}"
+            )
+        rows.append(sizes.pop())
+    return [p for p, _ in flat], list(groups.values()), rows
+
+
+def _flip(key, tree, groups, rows):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    leaves = list(leaves)
+    for g, (idx, m) in enumerate(zip(groups, rows, strict=True)):
+        k = key if len(groups) == 1 else jax.random.fold_in(key, g)
+        signs = jax.random.rademacher(k, (m,), dtype=jnp.result_type(leaves[idx[0]]))
+        for i in idx:
+            leaf = leaves[i]
+            leaves[i] = leaf * signs.astype(jnp.result_type(leaf)).reshape(
+                (-1,) + (1,) * (jnp.ndim(leaf) - 1)
+            )
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def sign_flip(key: PRNGKeyArray, dparams: Any, where: Callable | None = None) -> Any:
+    r"""Multiply each row (neuron) of a movement by an independent Rademacher sign: :math:`\Sigma W`.
+
+    For an array ``(m, ...)``, row ``r`` is multiplied by :math:`\varepsilon_r`. For a pytree, every leaf
+    selected by ``where`` gets one sign per row of its leading axis, and the selected leaves under the same
+    parent node (a layer's ``W`` and ``b``, or the two-layer net's ``W`` and ``a``) share their signs, so a
+    neuron's incoming weights and bias flip together. Different parents draw independent signs
+    (``fold_in(key, g)`` for the g-th parent in flattening order; with one parent, ``key`` itself, so the
+    signs equal those of the array form).
 
     Args:
         key: PRNG key.
-        W: ``(m, ...)`` movement; the leading axis indexes neurons.
+        dparams: ``(m, ...)`` array, or a pytree of movements.
+        where: ``where(path, leaf) -> bool`` choosing the randomized leaves of a pytree (``path`` as in
+            ``jax.tree_util.tree_flatten_with_path``); default: every leaf with ``ndim >= 1``.
+            Unselected leaves are returned unchanged.
 
     Returns:
-        :math:`\Sigma W`, same shape.
+        The sign-flipped movement, same structure and shapes.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -61,27 +139,43 @@ def sign_flip(key: PRNGKeyArray, W: Float[Array, "m ..."]) -> Float[Array, "m ..
         >>> SW = tl.randomize.sign_flip(jax.random.key(0), W)
         >>> bool(jnp.all(jnp.abs(SW) == 1.0)), bool(jnp.all(SW[:, 0] == SW[:, 1]))
         (True, True)
+        >>> layer = {"W": jnp.ones((3, 2)), "b": jnp.ones(3)}
+        >>> out = tl.randomize.sign_flip(jax.random.key(1), layer)
+        >>> bool(jnp.all(out["W"][:, 0] == out["b"]))   # a row of W and its bias share a sign
+        True
     """
-    W = as_float_array(W, "W")
-    if W.ndim < 1 or W.shape[0] == 0:
-        raise ValueError(f"W must have a non-empty leading (neuron) axis, got shape {tuple(W.shape)}")
     check_key(key)
-    check_finite(W, "W")
-    signs = jax.random.rademacher(key, (W.shape[0],), dtype=W.dtype)
-    return W * signs.reshape((-1,) + (1,) * (W.ndim - 1))
+    if _is_array(dparams):
+        if where is not None:
+            raise TypeError("where selects leaves of a pytree; dparams is a single array (pass where=None)")
+        W = as_float_array(dparams, "W")
+        if W.ndim < 1 or W.shape[0] == 0:
+            raise ValueError(f"W must have a non-empty leading (neuron) axis, got shape {tuple(W.shape)}")
+        check_finite(W, "W")
+        signs = jax.random.rademacher(key, (W.shape[0],), dtype=W.dtype)
+        return W * signs.reshape((-1,) + (1,) * (W.ndim - 1))
+    _, groups, rows = _sign_groups(dparams, where, "dparams")
+    for leaf in jax.tree_util.tree_leaves(dparams):
+        check_finite(leaf, "dparams")
+    return _flip(key, dparams, groups, rows)
 
 
-def randomized_apply(apply: ApplyFn, params0: Params, leaves: Sequence[str] = ("W",)) -> Callable:
+def randomized_apply(
+    apply: ApplyFn, params0: Params, leaves: Sequence[str] = ("W",), where: Callable | None = None
+) -> Callable:
     r"""The randomized network :math:`(\theta, x, \text{key}) \mapsto f_{\theta_0 + \Sigma(\theta - \theta_0)}(x)`.
 
     One sign per neuron is drawn from ``key`` and applied to the movement of every leaf named in ``leaves``
     (top-level keys of the parameter dict whose leading axis is the neuron axis); other leaves are used as
     given. For :func:`taylorlib.nets.two_layer` the default randomizes the first layer only, as Bai & Lee do.
+    With ``where`` (see :func:`sign_flip`) the movement of any pytree is randomized leaf by leaf, e.g. a
+    hidden layer of a nested :func:`taylorlib.nets.mlp`; ``where`` then replaces ``leaves``.
 
     Args:
         apply: ``apply(params, x)`` of a network with dict parameters.
         params0: the initialization :math:`\theta_0`.
         leaves: names of the randomized leaves (same leading dimension ``m``).
+        where: ``where(path, leaf) -> bool`` selecting randomized leaves of any pytree, or ``None``.
 
     Returns:
         ``fn(params, x, key) -> (n,)``.
@@ -96,7 +190,21 @@ def randomized_apply(apply: ApplyFn, params0: Params, leaves: Sequence[str] = ("
         >>> x = jnp.ones((2, 3))
         >>> fr(p, x, jax.random.key(1)).shape
         (2,)
+        >>> deep = tl.nets.mlp((8, 8), "tanh")
+        >>> q0 = deep.init(jax.random.key(0), 3)
+        >>> first = lambda path, leaf: jax.tree_util.keystr(path).startswith("['hidden'][0]")
+        >>> tl.randomize.randomized_apply(deep.apply, q0, where=first)(q0, x, jax.random.key(1)).shape
+        (2,)
     """
+    if where is not None:
+        _, groups, rows = _sign_groups(params0, where, "params0")
+
+        def fn_where(params, x, key):
+            move = jax.tree_util.tree_map(jnp.subtract, params, params0)
+            flipped = _flip(key, move, groups, rows)
+            return apply(jax.tree_util.tree_map(jnp.add, params0, flipped), x)
+
+        return fn_where
     if isinstance(leaves, str) or not all(isinstance(k, str) for k in leaves) or not leaves:
         raise TypeError(f"leaves must be a non-empty sequence of parameter names, got {leaves!r}")
     if not isinstance(params0, dict) or any(k not in params0 for k in leaves):
@@ -236,6 +344,7 @@ def mc_objective(
     key: PRNGKeyArray,
     num_signs: int,
     leaves: Sequence[str] = ("W",),
+    where: Callable | None = None,
 ) -> Callable[[Params], jax.Array]:
     r"""Monte Carlo estimate of :math:`E_\Sigma\,\ell(f_{\theta_0 + \Sigma(\theta-\theta_0)})` for any loss.
 
@@ -247,6 +356,8 @@ def mc_objective(
         key: PRNG key; pass a fresh key every training step to resample the signs.
         num_signs: number of sign draws ``S >= 1``.
         leaves: randomized parameter leaves (see :func:`randomized_apply`).
+        where: ``where(path, leaf) -> bool`` selecting randomized leaves of any pytree (see
+            :func:`sign_flip`); replaces ``leaves`` when given.
 
     Returns:
         ``objective(params) -> scalar`` averaging ``loss`` over ``S`` sign patterns.
@@ -266,7 +377,7 @@ def mc_objective(
     check_callable(loss, "loss")
     check_callable(apply, "apply")
     check_key(key)
-    rand = randomized_apply(apply, params0, leaves)
+    rand = randomized_apply(apply, params0, leaves, where=where)
     keys = jax.random.split(key, num_signs)
 
     def objective(params):

@@ -27,6 +27,10 @@ KMAT = jnp.eye(N) + 0.1
 NAN_W = jnp.full((M, D), jnp.nan)
 SEEDS = jax.random.split(KEY, 2)
 SQ = lambda w: jnp.sum(w**2)  # noqa: E731
+CNN = tl.nets.cnn((2,), "relu", out_dim=2)
+CNN_P = CNN.init(KEY, 1)
+IMAGES = jnp.ones((3, 4, 4, 1))
+MLP_P = tl.nets.mlp((4,), "tanh", out_dim=2).init(KEY, D)
 
 
 def sweep_fn(key, n):
@@ -206,6 +210,109 @@ CASES = [
         lambda: tl.ntk.ntk_vp(NET.apply, P0, X)(jnp.ones(3)),
         ValueError,
         r"v must have shape \(n2,\)",
+    ),
+    # --- any network (issue 16)
+    (
+        "ntk/x1-leaves-batch-sizes",
+        lambda: tl.ntk.empirical_ntk(NET.apply, P0, {"u": jnp.ones((2, D)), "v": jnp.ones((3, D))}),
+        ValueError,
+        r"every leaf of x1 must have the same batch size n \(shape \(n, \.\.\.\)\)",
+    ),
+    (
+        "ntk/x2-structure",
+        lambda: tl.ntk.empirical_ntk(NET.apply, P0, {"u": X}, {"v": X}),
+        ValueError,
+        r"x1 and x2 must have the same pytree structure",
+    ),
+    (
+        "ntk/x2-trailing-shape",
+        lambda: tl.ntk.empirical_ntk(CNN.apply, CNN_P, IMAGES, jnp.ones((2, 5, 5, 1))),
+        ValueError,
+        r"x2 must be \(n2, 4, 4, 1\)",
+    ),
+    (
+        "ntk/cnn-channels",
+        lambda: tl.ntk.empirical_ntk(CNN.apply, CNN_P, jnp.ones((2, 4, 4, 3))),
+        ValueError,
+        r"x1 of shape \(2, 4, 4, 3\).*\(n, H, W, 1\)",
+    ),
+    (
+        "ntk/trace-axes-range",
+        lambda: tl.ntk.empirical_ntk(CNN.apply, CNN_P, IMAGES, trace_axes=(2,)),
+        ValueError,
+        r"trace_axes out of range.*\(-1,\).*\(\)",
+    ),
+    (
+        "ntk/trace-axes-type",
+        lambda: tl.ntk.empirical_ntk(CNN.apply, CNN_P, IMAGES, trace_axes="last"),
+        TypeError,
+        r"trace_axes must be a tuple of ints",
+    ),
+    (
+        "ntk/output-rank",
+        lambda: tl.ntk.empirical_ntk(lambda p, x: jnp.ones((x.shape[0], 2, 2)) * p["a"][0], P0, X),
+        ValueError,
+        r"apply\(params, x1\) must return shape \(n,\) or \(n, k\) with n = 5",
+    ),
+    (
+        "ntk/mlp-ntk-wrong-d",
+        lambda: tl.ntk.mlp_ntk(MLP_P, jnp.ones((2, D + 1)), activation="tanh"),
+        ValueError,
+        r"x1 has feature dimension 4 .*\(n, 3\)",
+    ),
+    (
+        "ntk/mlp-ntk-trace-axes",
+        lambda: tl.ntk.mlp_ntk(MLP_P, X, activation="tanh", trace_axes=(0,)),
+        ValueError,
+        r"trace_axes out of range",
+    ),
+    (
+        "quadratic/second-order-wrt-nothing",
+        lambda: tl.quadratic.second_order_ntk(NET.apply, P0, X, wrt=lambda path, leaf: False),
+        ValueError,
+        r"wrt selects no parameter.*'W'.*\(4, 3\)",
+    ),
+    (
+        "quadratic/second-order-budget",
+        lambda: tl.quadratic.second_order_ntk(NET.apply, P0, X, max_bytes=64),
+        ValueError,
+        r"method='exact' needs about .* shape \(1, 16, 16\).*max_bytes",
+    ),
+    (
+        "quadratic/second-order-x2-batch",
+        lambda: tl.quadratic.second_order_ntk(NET.apply, P0, X, jnp.ones((3, D + 1))),
+        ValueError,
+        r"x1 and x2 must have the same feature dimension.*\(n2, 3\)",
+    ),
+    (
+        "randomize/where-scalar-leaf",
+        lambda: tl.randomize.sign_flip(KEY, {"W": W, "c": jnp.array(1.0)}, where=lambda path, leaf: True),
+        ValueError,
+        r"where selected the scalar leaf dparams\['c'\].*shape \(m, \.\.\.\)",
+    ),
+    (
+        "randomize/where-nothing",
+        lambda: tl.randomize.randomized_apply(NET.apply, P0, where=lambda path, leaf: False),
+        ValueError,
+        r"where selects no leaf of params0.*\(m, \.\.\.\)",
+    ),
+    (
+        "randomize/where-group-rows",
+        lambda: tl.randomize.sign_flip(KEY, {"W": W, "b": jnp.ones(M + 1)}),
+        ValueError,
+        r"share their signs.*\(m, \.\.\.\)",
+    ),
+    (
+        "randomize/where-not-callable",
+        lambda: tl.randomize.mc_objective(lambda f, p: 0.0, NET.apply, P0, KEY, 2, where="W"),
+        TypeError,
+        r"where must be callable",
+    ),
+    (
+        "landscape/hessian-memory",
+        lambda: tl.landscape.hessian(SQ, jnp.ones(8), max_bytes=8),
+        ValueError,
+        r"Hessian of p = 8 parameters needs about .*\(8, 8\).*max_bytes",
     ),
     # --- kernels
     (
