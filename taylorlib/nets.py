@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 
 from . import activations as _act
-from ._checks import check_int, check_key, check_x
+from ._checks import as_float_array, check_finite, check_int, check_key, check_x
 from .typing import Array, Float, Model, PRNGKeyArray
 
-__all__ = ["two_layer", "mlp", "preactivations", "two_layer_inits"]
+__all__ = ["two_layer", "mlp", "cnn", "preactivations", "two_layer_inits"]
 
 
 def preactivations(W: Float[Array, "m d"], x: Float[Array, "n d"]) -> Float[Array, "n m"]:
@@ -109,8 +109,8 @@ def two_layer(width: int, activation: Any = "relu", symmetric: bool = True) -> M
     return Model(init, apply)
 
 
-def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> Model:
-    r"""A fully connected network in NTK parametrization with a scalar output.
+def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True, out_dim: int = 1) -> Model:
+    r"""A fully connected network in NTK parametrization with ``out_dim`` outputs.
 
     Layer ``l`` computes :math:`h_{l+1} = \sigma(W_l h_l / \sqrt{n_l} + b_l)` with standard
     Gaussian ``W_l`` and ``b_l``; the output is :math:`a \cdot h_L / \sqrt{n_L}`. The forward pass
@@ -120,9 +120,12 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
         widths: hidden-layer widths, e.g. ``(256, 256)`` for a three-layer network.
         activation: activation name or callable.
         bias: include biases ``b_l``.
+        out_dim: number of outputs ``q``. With ``q = 1`` the readout is ``a: (n_L,)`` and ``apply``
+            returns ``(n,)`` (the scalar network of the earlier chapters); otherwise ``a: (n_L, q)`` and
+            ``apply`` returns ``(n, q)``.
 
     Returns:
-        ``Model(init, apply)`` with params ``{"hidden": ({"W", "b"}, ...), "a": (n_L,)}``.
+        ``Model(init, apply)`` with params ``{"hidden": ({"W", "b"}, ...), "a": (n_L,) or (n_L, q)}``.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -131,11 +134,14 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
         >>> p = net.init(jax.random.key(0), 4)
         >>> [layer["W"].shape for layer in p["hidden"]], net.apply(p, jnp.ones((5, 4))).shape
         ([(16, 4), (16, 16)], (5,))
+        >>> net3 = tl.nets.mlp((16,), out_dim=3)  # a vector output
+        >>> net3.apply(net3.init(jax.random.key(0), 4), jnp.ones((5, 4))).shape
+        (5, 3)
     """
-    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
-        raise TypeError(f"widths must be a non-empty sequence of ints, got {widths!r}")
-    ws = tuple(check_int(w, f"widths[{i}]", minimum=1) for i, w in enumerate(widths))
+    ws = _check_widths(widths, "widths")
+    q = check_int(out_dim, "out_dim", minimum=1)
     act = _act.get(activation)
+    head = (ws[-1],) if q == 1 else (ws[-1], q)
 
     def init(key: PRNGKeyArray, input_dim: int) -> dict:
         d = check_int(input_dim, "input_dim", minimum=1)
@@ -148,18 +154,109 @@ def mlp(widths: Sequence[int], activation: Any = "relu", bias: bool = True) -> M
             if bias:
                 layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
             hidden.append(layer)
-        return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], (ws[-1],))}
+        return {"hidden": tuple(hidden), "a": jax.random.normal(keys[-1], head)}
 
-    def apply(params: dict, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+    def apply(params: dict, x: Float[Array, "n d"]) -> Array:
         h = check_x(x, "x", d=params["hidden"][0]["W"].shape[1])
         for layer in params["hidden"]:
             pre = h @ layer["W"].T / math.sqrt(h.shape[-1])
             if "b" in layer:
                 pre = pre + layer["b"][None, :]
             h = act(pre)
-        return h @ params["a"] / math.sqrt(h.shape[-1])
+        return _readout(h, params["a"])
 
     return Model(init, apply)
+
+
+def cnn(
+    channels: Sequence[int],
+    activation: Any = "relu",
+    out_dim: int = 1,
+    kernel_size: int = 3,
+    *,
+    bias: bool = True,
+) -> Model:
+    r"""A small convolutional network in NTK parametrization for image inputs ``(n, H, W, C)``.
+
+    Layer ``l`` is a stride-1 ``"SAME"`` convolution with ``c_{l+1}`` output channels,
+    :math:`h_{l+1} = \sigma(W_l * h_l / \sqrt{k^2 c_l} + b_l)`, with standard Gaussian ``W_l`` and
+    ``b_l`` (``k`` = ``kernel_size``). The last feature map is averaged over the spatial positions
+    (global average pooling) and read out by a dense head, ``a^T \bar h_L / \sqrt{c_L}``. Weights are
+    stored output-channel first, ``W_l: (c_{l+1}, c_l, k, k)`` (``OIHW``), so the leading axis of every
+    weight indexes a channel, as the rows of :func:`mlp`'s weights index neurons.
+
+    Args:
+        channels: output channels of the convolutional layers, e.g. ``(16, 16)``.
+        activation: activation name or callable.
+        out_dim: number of outputs ``q``; ``apply`` returns ``(n,)`` for ``q = 1``, else ``(n, q)``.
+        kernel_size: odd spatial size ``k`` of every filter.
+        bias: include biases ``b_l``.
+
+    Returns:
+        ``Model(init, apply)`` with ``init(key, input_channels)`` returning
+        ``{"conv": ({"W": (c_1, C, k, k), "b": (c_1,)}, ...), "a": (c_L,) or (c_L, q)}`` and
+        ``apply(params, x: (n, H, W, C))``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> net = tl.nets.cnn((4, 4), activation="tanh", out_dim=10)
+        >>> p = net.init(jax.random.key(0), 1)
+        >>> p["conv"][1]["W"].shape, net.apply(p, jnp.ones((2, 8, 8, 1))).shape
+        ((4, 4, 3, 3), (2, 10))
+    """
+    cs = _check_widths(channels, "channels")
+    q = check_int(out_dim, "out_dim", minimum=1)
+    k = check_int(kernel_size, "kernel_size", minimum=1)
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (SAME padding keeps the image centered), got {k}")
+    act = _act.get(activation)
+    head = (cs[-1],) if q == 1 else (cs[-1], q)
+
+    def init(key: PRNGKeyArray, input_channels: int) -> dict:
+        c0 = check_int(input_channels, "input_channels", minimum=1)
+        check_key(key)
+        keys = jax.random.split(key, 2 * len(cs) + 1)
+        dims = (c0,) + cs
+        conv = []
+        for i in range(len(cs)):
+            layer = {"W": jax.random.normal(keys[2 * i], (dims[i + 1], dims[i], k, k))}
+            if bias:
+                layer["b"] = jax.random.normal(keys[2 * i + 1], (dims[i + 1],))
+            conv.append(layer)
+        return {"conv": tuple(conv), "a": jax.random.normal(keys[-1], head)}
+
+    def apply(params: dict, x: Float[Array, "n H W C"]) -> Array:
+        c0 = params["conv"][0]["W"].shape[1]
+        h = as_float_array(x, "x")
+        if h.ndim != 4 or h.shape[-1] != c0 or h.shape[0] == 0:
+            raise ValueError(
+                f"x must be a batch of images with shape (n, H, W, {c0}) and n >= 1, "
+                f"got shape {tuple(h.shape)}"
+            )
+        check_finite(h, "x")
+        for layer in params["conv"]:
+            W = layer["W"]
+            pre = jax.lax.conv_general_dilated(
+                h, W, (1, 1), "SAME", dimension_numbers=("NHWC", "OIHW", "NHWC")
+            ) / math.sqrt(W.shape[1] * W.shape[2] * W.shape[3])
+            if "b" in layer:
+                pre = pre + layer["b"][None, None, None, :]
+            h = act(pre)
+        return _readout(jnp.mean(h, axis=(1, 2)), params["a"])
+
+    return Model(init, apply)
+
+
+def _check_widths(widths: Any, name: str) -> tuple[int, ...]:
+    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence of ints, got {widths!r}")
+    return tuple(check_int(w, f"{name}[{i}]", minimum=1) for i, w in enumerate(widths))
+
+
+def _readout(h: Float[Array, "n c"], a: Array) -> Array:
+    """Dense head in NTK parametrization: ``h @ a / sqrt(c)``, ``(n,)`` or ``(n, q)``."""
+    return h @ a / math.sqrt(h.shape[-1])
 
 
 def two_layer_inits(key: PRNGKeyArray, widths: Sequence[int], input_dim: int, num: int = 1) -> list[dict]:

@@ -382,3 +382,68 @@ def test_loglog_plot_labels_the_fitted_slope():
     assert ax.get_legend_handles_labels()[1] == ["err (slope -0.50)"]
     assert tl.plotting.loglog(ax, x, x, "no fit", fit=False) is None
     plt.close(fig)
+
+
+@pytest.mark.x64
+def test_mlp_vector_output_matches_numpy(x64):
+    net = tl.nets.mlp((5, 4), "tanh", out_dim=3)
+    p = net.init(jax.random.key(1), 2)
+    assert p["a"].shape == (4, 3)
+    x = np.random.default_rng(1).standard_normal((6, 2))
+    h = x
+    for layer in p["hidden"]:
+        h = np.tanh(h @ np.asarray(layer["W"]).T / np.sqrt(h.shape[1]) + np.asarray(layer["b"]))
+    want = h @ np.asarray(p["a"]) / 2.0
+    y = net.apply(p, jnp.asarray(x))
+    assert y.shape == (6, 3)
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    # out_dim = 1 keeps the scalar network of the earlier chapters: (n,) output, a of shape (n_L,)
+    assert tl.nets.mlp((4,), out_dim=1).apply(tl.nets.mlp((4,)).init(jax.random.key(0), 2), x).shape == (6,)
+
+
+def _conv_same_numpy(h, W):
+    """'SAME' stride-1 convolution by explicit patches (an independent implementation)."""
+    n, H, Wd, _ = h.shape
+    k = W.shape[-1]
+    pad = k // 2
+    hp = np.pad(h, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.zeros((n, H, Wd, W.shape[0]))
+    for i in range(H):
+        for j in range(Wd):
+            patch = hp[:, i : i + k, j : j + k, :]  # (n, k, k, C)
+            out[:, i, j, :] = np.einsum("nabc,ocab->no", patch, W)
+    return out
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("out_dim", (1, 3))
+def test_cnn_matches_numpy_convolution(x64, out_dim):
+    net = tl.nets.cnn((3, 2), "tanh", out_dim=out_dim, kernel_size=3)
+    p = net.init(jax.random.key(2), 2)
+    assert [layer["W"].shape for layer in p["conv"]] == [(3, 2, 3, 3), (2, 3, 3, 3)]
+    x = np.random.default_rng(2).standard_normal((4, 5, 6, 2))
+    h = x
+    for layer in p["conv"]:
+        W = np.asarray(layer["W"])
+        h = np.tanh(_conv_same_numpy(h, W) / np.sqrt(W[0].size) + np.asarray(layer["b"]))
+    want = h.mean(axis=(1, 2)) @ np.asarray(p["a"]) / np.sqrt(2.0)
+    y = net.apply(p, jnp.asarray(x))
+    assert y.shape == ((4,) if out_dim == 1 else (4, out_dim))
+    np.testing.assert_allclose(y, want, rtol=1e-11)
+
+
+def test_bad_cnn_and_out_dim_arguments():
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        tl.nets.cnn((2,), kernel_size=2)
+    with pytest.raises(TypeError, match="channels"):
+        tl.nets.cnn(4)
+    with pytest.raises(ValueError, match="out_dim must be >= 1"):
+        tl.nets.mlp((4,), out_dim=0)
+    net = tl.nets.cnn((2,))
+    p = net.init(jax.random.key(0), 3)
+    with pytest.raises(ValueError, match=r"x must be a batch of images with shape \(n, H, W, 3\)"):
+        net.apply(p, jnp.ones((2, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"shape \(n, H, W, 3\)"):
+        net.apply(p, jnp.ones((4, 4, 3)))
+    with pytest.raises(ValueError, match="x contains"):
+        net.apply(p, jnp.full((1, 4, 4, 3), jnp.nan))
