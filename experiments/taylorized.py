@@ -43,10 +43,10 @@ ACT = "tanh"
 ORDERS = (1, 2, 3, 4)
 MLP_WIDTHS = (128, 128)
 CNN_CHANNELS = (8, 8)
-LR = (2.0, 1.0)  # per architecture
+LR = (1.0, 1.0)  # per architecture
 STEPS, LOG_EVERY = 200, 20
 WIDTHS = (32, 64, 128, 256, 512)
-WIDTH_STEPS, WIDTH_LR = 50, 2.0
+WIDTH_STEPS, WIDTH_LR = 50, 1.0
 SEEDS = 3
 
 
