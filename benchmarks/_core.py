@@ -22,6 +22,7 @@ CASE_MODULES = (
     "benchmarks.bench_ntk",
     "benchmarks.bench_scaling",
     "benchmarks.bench_taylor",
+    "benchmarks.bench_taylorized",
     "benchmarks.bench_kernels",
     "benchmarks.bench_randomize",
     "benchmarks.bench_landscape",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,8 @@ __all__ = [
     "harmonic_dimension",
     "hermite",
     "zonal_harmonic",
+    "Digits",
+    "digits",
 ]
 
 
@@ -154,6 +157,86 @@ def zonal_harmonic(x: Float[Array, "n d"], beta: Float[Array, " d"], k: int) -> 
     beta = beta / jnp.linalg.norm(beta)
     t = (x @ beta) / math.sqrt(d)
     return math.sqrt(harmonic_dimension(d, k)) * gegenbauer(t, k, d)
+
+
+class Digits(NamedTuple):
+    """A fixed train/test split of scikit-learn's 8x8 handwritten digits (see :func:`digits`).
+
+    Attributes:
+        x_train: ``(n_train, 64)`` standardized pixels, or ``(n_train, 8, 8, 1)`` with ``images=True``.
+        y_train: ``(n_train,)`` int32 labels ``0..9``.
+        x_test: ``(n_test, 64)`` or ``(n_test, 8, 8, 1)``, standardized with the training statistics.
+        y_test: ``(n_test,)`` int32 labels.
+    """
+
+    x_train: Array
+    y_train: Array
+    x_test: Array
+    y_test: Array
+
+
+def digits(n_test: int = 500, *, images: bool = False, seed: int = 0) -> Digits:
+    r"""scikit-learn's ``load_digits`` (1797 images of 8x8 pixels, 10 classes), standardized, fixed split.
+
+    The rows are shuffled by a fixed permutation (``numpy.random.default_rng(seed)``); the last ``n_test``
+    form the test set. Every pixel is centred and scaled by its mean and standard deviation over the
+    *training* rows (pixels that are constant on the training rows, e.g. some corners, are only centred),
+    so the training inputs have :math:`\|x\|^2/d \approx 1` as the book's other inputs. The data ship
+    with scikit-learn (no download); install it with ``pip install scikit-learn`` (it is in taylorlib's
+    ``notebooks`` and ``test`` extras).
+
+    Args:
+        n_test: test rows, ``1 <= n_test <= 1796``.
+        images: return inputs as ``(n, 8, 8, 1)`` images (for :func:`taylorlib.nets.cnn`) instead of
+            ``(n, 64)`` vectors.
+        seed: seed of the fixed permutation.
+
+    Returns:
+        A :class:`Digits` of float32 inputs and int32 labels.
+
+    Raises:
+        ImportError: scikit-learn is not installed.
+        ValueError: ``n_test`` out of range.
+
+    Example:
+        >>> import taylorlib as tl
+        >>> data = tl.data.digits()
+        >>> data.x_train.shape, data.x_test.shape, sorted(set(data.y_train.tolist())) == list(range(10))
+        ((1297, 64), (500, 64), True)
+        >>> round(float((data.x_train**2).mean()) * 64, 4)   # 61 of the 64 pixels vary, each scaled to 1
+        61.0
+        >>> tl.data.digits(images=True).x_test.shape
+        (500, 8, 8, 1)
+    """
+    n_test = check_int(n_test, "n_test", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    if not isinstance(images, bool):
+        raise TypeError(f"images must be a bool, got {type(images).__name__}")
+    x, y = _load_digits()
+    n = x.shape[0]
+    if n_test > n - 1:
+        raise ValueError(f"n_test must be <= {n - 1} (the digits have {n} rows), got {n_test}")
+    perm = np.random.default_rng(seed).permutation(n)
+    x, y = x[perm], y[perm]
+    x_tr, x_te = x[: n - n_test], x[n - n_test :]
+    mean, sd = x_tr.mean(axis=0), x_tr.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    x_tr, x_te = (x_tr - mean) / sd, (x_te - mean) / sd
+    if images:
+        x_tr, x_te = x_tr.reshape(-1, 8, 8, 1), x_te.reshape(-1, 8, 8, 1)
+    as_x = lambda v: jnp.asarray(v, jnp.float32)
+    as_y = lambda v: jnp.asarray(v, jnp.int32)
+    return Digits(as_x(x_tr), as_y(y[: n - n_test]), as_x(x_te), as_y(y[n - n_test :]))
+
+
+@functools.cache
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("tl.data.digits needs scikit-learn: pip install scikit-learn") from e
+    bunch = load_digits()
+    return np.asarray(bunch.data, np.float64), np.asarray(bunch.target, np.int64)
 
 
 #: Names that moved to :mod:`taylorlib.targets`; ``tl.data.<name>`` still finds them (not listed in

@@ -6,9 +6,36 @@ For a direction :math:`\Delta` (``dparams``) the k-th Taylor term of ``apply`` a
 .. math:: f^{(k)}(x) = \frac{1}{k!} \frac{d^k}{dt^k} f_{\theta_0 + t\Delta}(x) \Big|_{t=0},
 
 so that :math:`f_{\theta_0+\Delta} = \sum_k f^{(k)}` for analytic networks. Two independent
-implementations are offered: nested forward-mode ``jax.jvp`` (``method="jvp"``, the default)
-and Taylor-mode ``jax.experimental.jet`` (``method="jet"``; this is the only module that
-imports it). Compiled functions are cached per ``(apply, order, method)``.
+implementations are offered, and ``method="auto"`` (the default) picks between them:
+
+* ``"jvp"``: nested forward mode, ``jax.jvp`` of ``jax.jvp`` ... along :math:`\Delta`. Works on
+  any JAX-differentiable ``apply``. Cost: order 1 is one forward-mode pass (about 2-3 forward
+  passes of the network, the same program as :func:`linearize`); each further order nests one
+  more ``jvp`` and doubles the work before XLA's common-subexpression elimination, so order
+  :math:`K` costs up to :math:`\sim 2^K` forward passes.
+* ``"jet"``: Taylor mode (``jax.experimental.jet``; this is the only module that imports it).
+  One pass propagates the whole series :math:`(f^{(0)}, \dots, f^{(K)})`; a product costs
+  :math:`(K+1)(K+2)/2` products of the primal size, so order :math:`K` costs about
+  :math:`(K+1)(K+2)/2` forward passes (matrix products dominate a network). Before ``jet`` sees
+  ``apply``, the program is traced once and its custom-derivative calls (``jax.custom_jvp``,
+  ``jax.custom_vjp``, e.g. ``jax.nn.relu``, ``jax.nn.softplus``) and nested ``jit`` calls are
+  replaced by their primal bodies, so ``jet`` expands the function the network actually computes.
+  A program with a primitive ``jet`` has no rule for (``lax.cond``, ``lax.scan``,
+  ``stop_gradient``, ...) is refused with a ``ValueError``.
+* ``"auto"``: order 1 with one ``jvp`` (the cheapest exact first-order term); orders
+  :math:`\ge 2` with ``jet`` when ``jet`` can trace ``apply`` (checked once per ``apply``, order
+  and input shapes, by an abstract trace that compiles nothing), else with nested ``jvp``.
+
+A training step differentiates the terms once more in reverse mode, which multiplies each cost
+above by the usual factor of about 3 (book/performance.md reports measured ratios). Compiled
+functions are cached per ``(apply, order, method)``.
+
+Custom derivative rules: ``jet`` differentiates the *primal* implementation of a
+``jax.custom_jvp`` function, nested ``jvp`` uses its custom rule. The two agree wherever the rule
+is the derivative of the primal (true for the activations of :mod:`taylorlib.activations` and
+``jax.nn`` away from their kinks, which the tests check to float64 precision at orders 1-4); a
+custom rule that deliberately differs from the primal's derivative (a straight-through
+estimator, say) is honoured only by ``method="jvp"``.
 
 References:
     Bai & Lee 2020 (arXiv:1910.01619); Bettencourt, Johnson & Duvenaud 2019, *Taylor-mode
@@ -36,55 +63,282 @@ from ._checks import (
 )
 from .typing import ApplyFn, Array, Float, Params
 
-__all__ = ["taylor_terms", "taylor_expand", "taylor_term", "linearize"]
+__all__ = ["taylor_terms", "taylor_expand", "taylor_term", "linearize", "resolve_method"]
 
-_METHODS = ("jvp", "jet")
-
-
-def _line(apply: ApplyFn, params0: Params, dparams: Params, x: Any) -> Callable:
-    def g(t):
-        return apply(jax.tree_util.tree_map(lambda p, v: p + t * v, params0, dparams), x)
-
-    return g
+_METHODS = ("auto", "jvp", "jet")
 
 
-def _all_derivatives(g: Callable, order: int) -> Callable:
-    """``t -> (g(t), g'(t), ..., g^(order)(t))`` by nested jvp; XLA dedupes repeated work."""
+def _nested_jvp(f: Callable, direction: Any, order: int) -> Callable:
+    """``p -> (f(p), D f(p)[v], ..., D^order f(p)[v, ..., v])`` by nested jvp along ``v``.
+
+    The direction enters only as a tangent, so the primal ``f(p)`` does not depend on it (a
+    gradient with respect to ``v`` does not run the network's own backward pass).
+    """
     if order == 0:
-        return lambda t: (g(t),)
-    inner = _all_derivatives(g, order - 1)
+        return lambda p: (f(p),)
+    inner = _nested_jvp(f, direction, order - 1)
 
-    def h(t):
-        primals, tangents = jax.jvp(inner, (t,), (jnp.ones_like(t),))
+    def h(p):
+        primals, tangents = jax.jvp(inner, (p,), (direction,))
         return (*primals, tangents[-1])
 
     return h
 
 
+def _as_tangent(params0, dparams):
+    return jax.tree_util.tree_map(lambda p, d: jnp.asarray(d, jnp.result_type(p)), params0, dparams)
+
+
 def _terms_jvp(apply, order, params0, dparams, x):
-    leaves = jax.tree_util.tree_leaves(params0)
-    t0 = jnp.zeros((), dtype=jnp.result_type(*leaves) if leaves else float)
-    derivs = _all_derivatives(_line(apply, params0, dparams, x), order)(t0)
+    dparams = _as_tangent(params0, dparams)
+    derivs = _nested_jvp(lambda p: apply(p, x), dparams, order)(params0)
     return tuple(dk / math.factorial(k) for k, dk in enumerate(derivs))
 
 
-def _terms_jet(apply, order, params0, dparams, x):
-    from jax.experimental import jet
+#: Elementwise primitives whose scalar operands are broadcast before ``jet`` sees them (its rules for
+#: ``max``, ``min`` and ``select_n`` assume operands of equal shape, while jitted ``jax.nn`` code
+#: writes ``max x 0.0:f32[]``).
+_ELEMENTWISE = frozenset(
+    {"max", "min", "select_n", "add", "sub", "mul", "div", "pow", "atan2", "rem", "nextafter"}
+    | {"eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor"}
+)
+#: Call primitives replaced by their bodies (their names in jaxprs; ``pjit`` in older releases).
+_INLINE = frozenset({"custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr", "jit", "pjit"})
 
+
+def _body(eqn) -> Any:
+    """The primal body (a ClosedJaxpr or Jaxpr) of a call equation."""
+    for name in ("call_jaxpr", "fun_jaxpr", "jaxpr"):
+        if name in eqn.params:
+            return eqn.params[name]
+    raise KeyError(f"no body found for {eqn.primitive.name}")
+
+
+def _zeros(primal):
+    return jnp.zeros(jnp.shape(primal), jnp.result_type(primal))
+
+
+def _linear_rule(prim, primals, series, params, order, out_shape):
+    """A linear primitive, term by term; a term that is zero in every input stays symbolic."""
+    out_terms = []
+    for k in range(order):
+        ins = [None if s is None else s[k] for s in series]
+        if all(t is None for t in ins):
+            out_terms.append(None)
+        elif prim.name in ("add", "sub") and any(t is None for t in ins):
+            t = ins[0] if ins[1] is None else ins[1]
+            t = -t if (prim.name == "sub" and ins[0] is None) else t
+            out_terms.append(jnp.broadcast_to(t, out_shape))
+        else:
+            full = [_zeros(p) if t is None else t for p, t in zip(primals, ins, strict=True)]
+            out_terms.append(prim.bind(*full, **params))
+    return out_terms
+
+
+def _bilinear_rule(prim, primals, series, params, order):
+    """``dot_general``, ``mul``, ``conv``: the Cauchy product, skipping symbolic zero terms.
+
+    With a weight whose series is ``(W0, dW, 0, ..., 0)`` and an input series of ``K + 1`` terms, term
+    ``k`` costs two products instead of ``k + 1``.
+    """
+    u = [primals[0]] + (series[0] if series[0] is not None else [None] * order)
+    w = [primals[1]] + (series[1] if series[1] is not None else [None] * order)
+    out = []
+    for k in range(1, order + 1):
+        parts = [
+            prim.bind(u[j], w[k - j], **params)
+            for j in range(k + 1)
+            if u[j] is not None and w[k - j] is not None
+        ]
+        out.append(functools.reduce(jnp.add, parts) if parts else None)
+    return out
+
+
+_BILINEAR = frozenset({"dot_general", "mul", "conv_general_dilated"})
+
+
+def _taylor_eval(jaxpr, consts, primals_in, series_in, order):
+    """Taylor-mode evaluation of ``jaxpr`` on truncated series with symbolic zeros.
+
+    Every value carries its primal and ``order`` Taylor coefficients (coefficient ``k`` multiplies
+    ``t^k``; a ``None`` term, or ``None`` for the whole series, is an exact zero that costs nothing).
+    Linear and bilinear primitives are propagated here so zero terms are skipped; every other primitive
+    uses the rule of ``jax.experimental.jet`` on explicit zeros. Calls in :data:`_INLINE` (custom
+    derivatives, nested jit) are replaced by their primal bodies.
+    """
+    from jax.experimental import jet
+    from jax.extend import core as jcore
+
+    env: dict = {}
+
+    def read(v):
+        return (v.val, None) if isinstance(v, jcore.Literal) else env[v]
+
+    for v, val in zip(jaxpr.constvars, consts, strict=True):
+        env[v] = (val, None)
+    for v, val, ser in zip(jaxpr.invars, primals_in, series_in, strict=True):
+        env[v] = (val, ser)
+    for eqn in jaxpr.eqns:
+        vals = [read(v) for v in eqn.invars]
+        primals = [p for p, _ in vals]
+        series = [None if s is None or all(t is None for t in s) else s for _, s in vals]
+        prim, name, params = eqn.primitive, eqn.primitive.name, eqn.params
+        if name in _INLINE:
+            body = _body(eqn)
+            closed_consts = body.consts if isinstance(body, jcore.ClosedJaxpr) else ()
+            body = body.jaxpr if isinstance(body, jcore.ClosedJaxpr) else body
+            outs = _taylor_eval(body, closed_consts, primals, series, order)
+        else:
+            multiple = prim.multiple_results
+            if name in _ELEMENTWISE and not multiple:
+                shape = eqn.outvars[0].aval.shape
+                bcast = lambda v, shape=shape: (
+                    jnp.broadcast_to(v, shape) if v is not None and jnp.ndim(v) == 0 and shape != () else v
+                )
+                primals = [bcast(p) for p in primals]
+                series = [None if s is None else [bcast(t) for t in s] for s in series]
+            if all(s is None for s in series):
+                out = prim.bind(*primals, **params)
+                outs = [(o, None) for o in out] if multiple else [(out, None)]
+            else:
+                rule = jet.jet_rules.get(prim)
+                if rule is None:
+                    raise NotImplementedError(f"jax.experimental.jet has no Taylor rule for '{name}'")
+                is_linear = isinstance(rule, functools.partial) and rule.func is jet.linear_prop
+                if name in _BILINEAR:
+                    out_p = prim.bind(*primals, **params)
+                    outs = [(out_p, _bilinear_rule(prim, primals, series, params, order))]
+                elif is_linear and not multiple:
+                    out_p = prim.bind(*primals, **params)
+                    shape = eqn.outvars[0].aval.shape
+                    outs = [(out_p, _linear_rule(prim, primals, series, params, order, shape))]
+                else:
+                    full = [
+                        [_zeros(p)] * order if s is None else [_zeros(p) if t is None else t for t in s]
+                        for p, s in zip(primals, series, strict=True)
+                    ]
+                    out_p, out_s = rule(primals, full, **params)
+                    if multiple:
+                        outs = [
+                            (o, None if isinstance(t, jet.ZeroSeries) else list(t))
+                            for o, t in zip(out_p, out_s, strict=True)
+                        ]
+                    else:
+                        outs = [(out_p, None if isinstance(out_s, jet.ZeroSeries) else list(out_s))]
+        for v, val in zip(eqn.outvars, outs, strict=True):
+            env[v] = val
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _terms_jet(apply, order, params0, dparams, x):
     if order == 0:
         return (apply(params0, x),)
-    # jet wants flat arrays: ravel the pytrees into one parameter vector.
-    flat0, unravel = _tree.tree_ravel(params0)
-    flat_d, _ = _tree.tree_ravel(dparams)
-    series = (flat_d,) + (jnp.zeros_like(flat_d),) * (order - 1)
-    y0, ys = jet.jet(lambda v: apply(unravel(v), x), (flat0,), (series,))
-    return (y0,) + tuple(yk / math.factorial(k + 1) for k, yk in enumerate(ys))
+    leaves0 = jax.tree_util.tree_leaves(params0)
+    leaves_d = jax.tree_util.tree_leaves(_as_tangent(params0, dparams))
+    closed = jax.make_jaxpr(apply)(params0, x)
+    out_tree = jax.tree_util.tree_structure(jax.eval_shape(apply, params0, x))
+    x_leaves = jax.tree_util.tree_leaves(x)
+    # the line theta0 + t dparams: series (dparams, 0, ..., 0) for the parameters, zero for the inputs
+    series = [[d] + [None] * (order - 1) for d in leaves_d] + [None] * len(x_leaves)
+    outs = _taylor_eval(closed.jaxpr, closed.consts, [*leaves0, *x_leaves], series, order)
+    terms = [[p for p, _ in outs]] + [
+        [_zeros(p) if s is None or s[k] is None else s[k] for p, s in outs] for k in range(order)
+    ]
+    return tuple(jax.tree_util.tree_unflatten(out_tree, t) for t in terms)
+
+
+_IMPLS = {"jvp": _terms_jvp, "jet": _terms_jet}
 
 
 @functools.lru_cache(maxsize=256)
 def _compiled(apply: ApplyFn, order: int, method: str) -> Callable:
-    impl = _terms_jvp if method == "jvp" else _terms_jet
-    return jax.jit(functools.partial(impl, apply, order))
+    return jax.jit(functools.partial(_IMPLS[method], apply, order))
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), tree)
+
+
+def _signature(tree: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((jnp.shape(v), str(jnp.result_type(v))) for v in leaves)
+
+
+#: Exceptions by which jet (or the inlining trace) says it cannot expand a program: KeyError (no rule
+#: for a primitive, e.g. cond), NotImplementedError, TypeError (e.g. an escaped tracer) and ValueError.
+_JET_ERRORS = (NotImplementedError, KeyError, TypeError)
+
+
+@functools.lru_cache(maxsize=512)
+def _jet_applies(apply: ApplyFn, order: int, signature: Any, example: Any) -> bool:
+    params0, dparams, x = example.value
+    try:
+        jax.eval_shape(functools.partial(_terms_jet, apply, order), params0, dparams, x)
+    except (*_JET_ERRORS, ValueError):
+        return False
+    return True
+
+
+class _Hashless:
+    """Holds abstract example arguments in the lru cache key without taking part in hashing."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return isinstance(other, _Hashless)
+
+
+def _resolve(method: str, apply: ApplyFn, order: int, params0: Params, dparams: Params, x: Any) -> str:
+    """The implementation ``method`` stands for on these arguments (``"auto"`` decides here)."""
+    if method != "auto":
+        return method
+    if order <= 1:
+        return "jvp"
+    example = (_abstract(params0), _abstract(dparams), _abstract(x))
+    try:
+        sig = _signature(example)
+        hash(sig)
+    except TypeError:  # x is not a pytree of arrays: decide without caching
+        sig = None
+    if sig is None:
+        return "jet" if _jet_applies.__wrapped__(apply, order, None, _Hashless(example)) else "jvp"
+    return "jet" if _jet_applies(apply, order, sig, _Hashless(example)) else "jvp"
+
+
+def resolve_method(apply: ApplyFn, params0: Params, x: Any, order: int, method: str = "auto") -> str:
+    """The implementation (``"jvp"`` or ``"jet"``) that ``method`` selects for ``apply`` at ``order``.
+
+    Args:
+        apply: any ``apply(params, x)``.
+        params0: expansion point (pytree).
+        x: inputs passed to ``apply``.
+        order: highest order ``K >= 0``.
+        method: ``"auto"``, ``"jvp"`` or ``"jet"``.
+
+    Returns:
+        ``"jvp"`` or ``"jet"``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import taylorlib as tl
+        >>> net = tl.nets.two_layer(4, activation="tanh")
+        >>> p0, x = net.init(jax.random.key(0), 2), jnp.ones((3, 2))
+        >>> [tl.taylor.resolve_method(net.apply, p0, x, k) for k in (1, 3)]
+        ['jvp', 'jet']
+        >>> cond = lambda p, x: jax.lax.cond(True, net.apply, net.apply, p, x)  # no jet rule for cond
+        >>> tl.taylor.resolve_method(cond, p0, x, 3)
+        'jvp'
+    """
+    order = check_int(order, "order", minimum=0)
+    method = check_choice(method, "method", _METHODS)
+    check_callable(apply, "apply")
+    return _resolve(method, apply, order, params0, params0, x)
 
 
 def taylor_terms(
@@ -93,7 +347,7 @@ def taylor_terms(
     dparams: Params,
     x: Float[Array, "n d"],
     order: int,
-    method: str = "jvp",
+    method: str = "auto",
 ) -> tuple[Float[Array, " n"], ...]:
     r"""All Taylor terms :math:`f^{(0)}, \dots, f^{(K)}` of ``apply`` along ``dparams``.
 
@@ -105,7 +359,10 @@ def taylor_terms(
         dparams: direction :math:`\Delta`, same structure and shapes as ``params0``.
         x: inputs passed to ``apply``, typically ``(n, d)``.
         order: highest order ``K >= 0``.
-        method: ``"jvp"`` (nested forward mode) or ``"jet"`` (Taylor mode).
+        method: ``"auto"`` (default: one ``jvp`` at order 1, ``jet`` at higher orders when it
+            applies, else ``jvp``), ``"jvp"`` (nested forward mode, up to ``~2^K`` forward
+            passes) or ``"jet"`` (Taylor mode, about ``(K+1)(K+2)/2`` forward passes); see the
+            module docstring for the costs.
 
     Returns:
         Tuple of ``K + 1`` arrays shaped like ``apply(params0, x)``; ``terms[k]`` already
@@ -113,7 +370,7 @@ def taylor_terms(
 
     Raises:
         ValueError: bad ``order``/``method``, mismatched pytrees, or ``method="jet"`` on a
-            function that ``jet`` cannot differentiate (use ``method="jvp"``).
+            function that ``jet`` cannot differentiate (use ``method="jvp"`` or ``"auto"``).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -142,32 +399,39 @@ def taylor_terms(
     check_float_leaves(dparams, "dparams", allow_int=True)
     if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact):
         check_finite(x, "x")
+    method = _resolve(method, apply, order, params0, dparams, x)
     fn = _compiled(apply, order, method)
     if method == "jvp":
         return fn(params0, dparams, x)
     try:
         return fn(params0, dparams, x)
-    except (NotImplementedError, KeyError, TypeError) as e:
-        # jet raises KeyError (no rule for a primitive, e.g. cond), NotImplementedError, or an
-        # UnexpectedTracerError (a TypeError) on custom_jvp functions such as jax.nn.relu/softplus.
+    except _JET_ERRORS as e:
+        # jet raises KeyError (no rule for a primitive, e.g. cond or stop_gradient),
+        # NotImplementedError, or a TypeError on programs it cannot expand.
         first_line = (str(e).strip().splitlines() or [""])[0][:200]
         raise ValueError(
             f"method='jet' cannot propagate Taylor series through this function "
             f"({type(e).__name__}: {first_line}); jax.experimental.jet lacks rules for some primitives "
-            "and custom_jvp functions (e.g. jax.nn.relu, jax.nn.softplus, lax.cond). Use method='jvp' "
-            "(or a taylorlib.activations built-in, which jet supports)."
+            "(e.g. lax.cond, lax.scan, stop_gradient). Use method='jvp' or method='auto' (which falls "
+            "back to jvp)."
         ) from e
 
 
-def taylor_expand(apply: ApplyFn, params0: Params, order: int, method: str = "jvp") -> ApplyFn:
+def taylor_expand(apply: ApplyFn, params0: Params, order: int, method: str = "auto") -> ApplyFn:
     r"""The order-K Taylor model :math:`g(\theta, x) = \sum_{k\le K} f^{(k)}(x)` along
     :math:`\theta - \theta_0`.
+
+    The model is trainable: ``jax.grad`` of a loss of ``g`` differentiates the Taylor terms in
+    reverse mode. Cost of one evaluation, in forward passes of ``apply``: about 2-3 at order 1
+    (one ``jvp``, as :func:`linearize`); about :math:`(K+1)(K+2)/2` with ``"jet"``; up to
+    :math:`2^K` with nested ``"jvp"``. A gradient step costs about 3 times its evaluation.
+    ``"auto"`` (the default) takes ``jvp`` at order 1 and ``jet`` above when ``jet`` applies.
 
     Args:
         apply: any ``apply(params, x)``.
         params0: expansion point.
         order: ``K >= 0``.
-        method: ``"jvp"`` or ``"jet"``.
+        method: ``"auto"``, ``"jvp"`` or ``"jet"`` (see :func:`taylor_terms`).
 
     Returns:
         ``g(params, x)`` with the signature of ``apply``.
@@ -195,10 +459,11 @@ def taylor_expand(apply: ApplyFn, params0: Params, order: int, method: str = "jv
     return g
 
 
-def taylor_term(apply: ApplyFn, params0: Params, k: int, method: str = "jvp") -> ApplyFn:
+def taylor_term(apply: ApplyFn, params0: Params, k: int, method: str = "auto") -> ApplyFn:
     r"""The k-th Taylor term alone, :math:`h(\theta, x) = f^{(k)}(x)` along :math:`\theta-\theta_0`.
 
-    ``taylor_term(apply, params0, 2)`` is the quadratic model :math:`f^Q`.
+    ``taylor_term(apply, params0, 2)`` is the quadratic model :math:`f^Q`. It computes all terms up
+    to ``k`` (the cost of :func:`taylor_expand` at order ``k``) and keeps the last.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -223,7 +488,8 @@ def taylor_term(apply: ApplyFn, params0: Params, k: int, method: str = "jvp") ->
 def linearize(apply: ApplyFn, params0: Params) -> ApplyFn:
     r"""The linearized (NTK) model :math:`f_{\theta_0} + \langle \nabla_\theta f_{\theta_0}, \theta-\theta_0\rangle`.
 
-    Equal to ``taylor_expand(apply, params0, order=1)``, computed with a single ``jax.jvp``.
+    Equal to ``taylor_expand(apply, params0, order=1)``, computed with a single ``jax.jvp``: an
+    evaluation costs about 2-3 forward passes of ``apply``, a gradient step about 3 times that.
 
     Example:
         >>> import jax, jax.numpy as jnp

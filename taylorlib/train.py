@@ -210,12 +210,40 @@ class _Guard(NamedTuple):
     value: Array
 
 
-def _make_chunk(step_fn: Callable, steps: int, log_every: int, logs_per_chunk: int, monitor: Callable | None):
-    """A jitted function advancing ``(state, guard)`` by ``logs_per_chunk * log_every`` steps."""
+def _batch(data: Any, batch_key: PRNGKeyArray, step: Array, n: int, batch_size: int | None) -> Any:
+    """The minibatch of ``step``: epoch ``e`` visits a permutation of the data keyed by ``(batch_key, e)``
+    in consecutive blocks of ``batch_size`` (the last ``n % batch_size`` of each permutation are skipped);
+    ``batch_size`` ``None`` or ``n`` is the full batch in the data's own order."""
+    if batch_size is None or batch_size == n:
+        return data
+    per_epoch = n // batch_size
+    epoch, pos = step // per_epoch, step % per_epoch
+    perm = jax.random.permutation(jax.random.fold_in(batch_key, epoch), n)
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+    return jax.tree_util.tree_map(lambda v: jnp.take(v, idx, axis=0), data)
+
+
+def _make_chunk(
+    step_fn: Callable,
+    steps: int,
+    log_every: int,
+    logs_per_chunk: int,
+    monitor: Callable | None,
+    batching: tuple[int, int | None] | None = None,
+):
+    """A jitted ``chunk(carry, data)`` advancing ``(state, guard)`` by ``logs_per_chunk * log_every`` steps.
+
+    ``data`` is ``None`` or ``(data, batch_key)``; ``batching`` is ``(n, batch_size)`` when data is given.
+    """
+    data_ref: list = [None]
 
     def guarded(carry, _):
         state, guard = carry
-        new, m = step_fn(state)
+        if batching is None:
+            new, m = step_fn(state)
+        else:
+            data, batch_key = data_ref[0]
+            new, m = step_fn(state, _batch(data, batch_key, state.step, *batching))
         loss_ok, grad_ok = jnp.isfinite(m.loss), jnp.isfinite(m.grad_norm)
         active = (state.step < steps) & (guard.step < 0)
         bad = active & ~(loss_ok & grad_ok)
@@ -237,15 +265,16 @@ def _make_chunk(step_fn: Callable, steps: int, log_every: int, logs_per_chunk: i
         return carry, History(loss[0], gnorm[0], step[0], aux)
 
     @jax.jit
-    def chunk(carry):
+    def chunk(carry, data=None):
+        data_ref[0] = data  # read while tracing only
         return jax.lax.scan(log_block, carry, None, length=logs_per_chunk)
 
     return chunk
 
 
-def _build_chunk(loss, optimizer, needs_key, steps, log_every, logs_per_chunk, monitor):
+def _build_chunk(loss, optimizer, needs_key, steps, log_every, logs_per_chunk, monitor, batching=None):
     step_fn = make_step(loss, optimizer, needs_key=needs_key)
-    return _make_chunk(step_fn, steps, log_every, logs_per_chunk, monitor)
+    return _make_chunk(step_fn, steps, log_every, logs_per_chunk, monitor, batching)
 
 
 #: Compiled chunks of recent :func:`fit` calls, keyed on the identity of (loss, optimizer, monitor) and the
@@ -272,6 +301,9 @@ def fit(
     optimizer: optax.GradientTransformation,
     steps: int,
     *,
+    data: Any = None,
+    batch_size: int | None = None,
+    batch_key: PRNGKeyArray | None = None,
     key: PRNGKeyArray | None = None,
     log_every: int = 1,
     monitor: Callable[[Params], Any] | None = None,
@@ -279,11 +311,22 @@ def fit(
 ) -> tuple[Params, History]:
     r"""Minimize ``loss`` for ``steps`` steps of ``optimizer``; ``lax.scan`` in compiled chunks.
 
+    With ``data`` (a pytree of arrays sharing a leading axis of length ``n``, e.g. ``(x, y)``) the loss
+    is ``loss(params, batch)``: the full ``data`` every step (``batch_size`` ``None`` or ``n``), or
+    minibatches of ``batch_size`` rows. Epoch ``e`` (``n // batch_size`` steps) visits a fresh random
+    permutation of the rows in consecutive blocks, so every row is used once per epoch (the last
+    ``n % batch_size`` rows of each permutation are skipped). The data are an argument of the
+    compiled program, not constants baked into it (XLA does not constant-fold the network on them).
+
     Args:
-        loss: ``loss(params) -> ()`` (data closed over), or ``loss(params, key)`` when ``key`` is given.
+        loss: ``loss(params) -> ()`` (data closed over), ``loss(params, batch)`` when ``data`` is given,
+            with a trailing ``key`` argument when ``key`` is given.
         params: initial parameter pytree (finite).
         optimizer: any optax ``GradientTransformation``.
         steps: number of steps ``>= 1``.
+        data: optional pytree of arrays with a common leading axis ``n`` (the examples).
+        batch_size: rows per step, ``1 <= batch_size <= n`` (``None``: the full batch).
+        batch_key: PRNG key of the permutations (default ``jax.random.key(0)``).
         key: if given, the loss receives a fresh key each step (split from this one).
         log_every: record metrics every ``log_every`` steps.
         monitor: optional ``monitor(params)`` recorded (every ``log_every`` steps) in ``History.monitor``.
@@ -310,6 +353,12 @@ def fit(
         ...                                          optax.sgd(0.1), 100))(jnp.eye(2))
         >>> bool(jnp.allclose(ws, jnp.eye(2), atol=1e-4))
         True
+        >>> # minibatches of 2 of 8 examples: least squares y = 2 x
+        >>> x = jnp.arange(8.0); data = (x, 2 * x)
+        >>> mse = lambda w, b: jnp.mean((w * b[0] - b[1]) ** 2)
+        >>> w, _ = tl.train.fit(mse, jnp.zeros(()), optax.sgd(0.01), 200, data=data, batch_size=2)
+        >>> round(float(w), 4)
+        2.0
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}")
@@ -319,10 +368,32 @@ def fit(
     if monitor is not None and not callable(monitor):
         raise TypeError(f"monitor must be callable or None, got {type(monitor).__name__}")
     check_float_leaves(params, "params")
+    batching, chunk_data = None, None
+    if data is not None:
+        leaves = jax.tree_util.tree_leaves(data)
+        if not leaves or any(jnp.ndim(v) == 0 for v in leaves):
+            raise ValueError("data must be a pytree of arrays with a leading axis of examples (n, ...)")
+        n = int(jnp.shape(leaves[0])[0])
+        if any(int(jnp.shape(v)[0]) != n for v in leaves):
+            raise ValueError(
+                f"every leaf of data must have the same leading axis n; got {[jnp.shape(v) for v in leaves]}"
+            )
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", minimum=1)
+            if batch_size > n:
+                raise ValueError(
+                    f"batch_size must be <= n = {n} (the leading axis of data), got {batch_size}"
+                )
+        if batch_key is None:
+            batch_key = jax.random.key(0)
+        check_key(batch_key)
+        batching, chunk_data = (n, batch_size), (data, batch_key)
+    elif batch_size is not None:
+        raise ValueError("batch_size needs data=... (a pytree of arrays with a leading axis n)")
     n_logs = math.ceil(steps / log_every)
     logs_per_chunk = math.ceil(n_logs / _TARGET_CHUNKS)
     n_chunks = math.ceil(n_logs / logs_per_chunk)
-    spec = (loss, optimizer, key is not None, steps, log_every, logs_per_chunk, monitor)
+    spec = (loss, optimizer, key is not None, steps, log_every, logs_per_chunk, monitor, batching)
     try:
         hash(spec)
     except TypeError:  # an unhashable loss, optimizer or monitor: build (and compile) afresh
@@ -331,10 +402,10 @@ def fit(
         chunk = _cached_chunk(*spec)
     zero = jnp.zeros((), jnp.int32)
     carry = (init_state(params, optimizer, key), _Guard(zero - 1, zero, jnp.zeros((), jnp.float32)))
-    carry, first = chunk(carry)
+    carry, first = chunk(carry, chunk_data)
     if any(is_tracer(v) for v in jax.tree_util.tree_leaves((carry, first))):
         # Under jit/vmap: no host round trips; the remaining chunks run in one scan.
-        carry, rest = jax.lax.scan(lambda c, _: chunk(c), carry, None, length=n_chunks - 1)
+        carry, rest = jax.lax.scan(lambda c, _: chunk(c, chunk_data), carry, None, length=n_chunks - 1)
         rest = jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), rest)
         hist = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b])[:n_logs], first, rest)
         return carry[0].params, hist
@@ -344,7 +415,7 @@ def fit(
         _advance(bar, logs_per_chunk * log_every, steps)
         _raise_if_bad(carry[1], steps)
         for _ in range(n_chunks - 1):
-            carry, part = chunk(carry)
+            carry, part = chunk(carry, chunk_data)
             parts.append(part)
             _advance(bar, logs_per_chunk * log_every, steps)
             _raise_if_bad(carry[1], steps)

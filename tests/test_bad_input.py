@@ -143,9 +143,14 @@ CASES = [
         r"apply must be callable",
     ),  # bug
     (
-        "taylor/jet-through-custom-jvp",
+        "taylor/jet-through-cond",
         lambda: tl.taylor.taylor_terms(
-            lambda p, x: jax.nn.relu(x @ p["W"].T) @ p["a"], P0, DP, X, 2, method="jet"
+            lambda p, x: jax.lax.cond(True, jnp.tanh, jnp.sin, x @ p["W"].T) @ p["a"],
+            P0,
+            DP,
+            X,
+            2,
+            method="jet",
         ),
         ValueError,
         r"method='jet'",

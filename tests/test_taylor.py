@@ -275,16 +275,80 @@ def _cond_activation(z):
     return jax.lax.cond(True, jnp.tanh, jnp.sin, z)
 
 
-@pytest.mark.parametrize(
-    "activation", (jax.nn.relu, jax.nn.softplus, _cond_activation), ids=("relu", "softplus", "cond")
-)
-def test_jet_on_unsupported_function_names_jvp(activation):
-    net, p0, dp, x = two_layer_setup(activation)
+def test_jet_on_unsupported_function_names_jvp():
+    # lax.cond has no jet rule: method='jet' refuses, naming the way out; 'auto' falls back to jvp
+    net, p0, dp, x = two_layer_setup(_cond_activation)
     with pytest.raises(ValueError, match="method='jvp'"):
         tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2, method="jet")
-    # the jvp method handles the same network
     terms = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2, method="jvp")
     assert all(bool(jnp.all(jnp.isfinite(t))) for t in terms)
+    assert tl.taylor.resolve_method(net.apply, p0, x, 2) == "jvp"
+    auto = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2)
+    assert_terms_close(auto, terms, 0.0)
+
+
+#: Every activation of tl.activations and the jax.nn activations that jet covers (custom_jvp functions such
+#: as relu, softplus, relu6, mish and log_sigmoid are expanded through their primal bodies).
+JAX_NN = {
+    "nn.relu": jax.nn.relu,
+    "nn.softplus": jax.nn.softplus,
+    "nn.relu6": jax.nn.relu6,
+    "nn.gelu_tanh": jax.nn.gelu,
+    "nn.gelu_erf": lambda z: jax.nn.gelu(z, approximate=False),
+    "nn.silu": jax.nn.silu,
+    "nn.sigmoid": jax.nn.sigmoid,
+    "nn.log_sigmoid": jax.nn.log_sigmoid,
+    "nn.mish": jax.nn.mish,
+    "nn.elu": jax.nn.elu,
+    "nn.celu": jax.nn.celu,
+    "nn.selu": jax.nn.selu,
+    "nn.leaky_relu": jax.nn.leaky_relu,
+    "nn.soft_sign": jax.nn.soft_sign,
+    "nn.squareplus": jax.nn.squareplus,
+    "nn.hard_tanh": jax.nn.hard_tanh,
+    "nn.hard_sigmoid": jax.nn.hard_sigmoid,
+    "nn.hard_silu": jax.nn.hard_silu,
+    "jnp.tanh": jnp.tanh,
+}
+COVERED = {**{name: name for name in tl.activations.names()}, **JAX_NN}
+
+
+@functools.cache
+def _mlp_setup(name, x64):
+    net = tl.nets.mlp((7, 5), activation=COVERED[name])
+    p0 = net.init(jax.random.key(3), 3)
+    dp = random_like(4, p0, scale=0.3)
+    # Gaussian inputs: pre-activations avoid the kinks of the piecewise activations almost surely
+    x = jnp.asarray(np.random.default_rng(5).standard_normal((6, 3)))
+    return net, p0, dp, x
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("name", sorted(COVERED))
+def test_jet_covers_activation_to_float64_precision(x64, name):
+    net, p0, dp, x = _mlp_setup(name, jax.config.jax_enable_x64)
+    for order in (1, 2, 3, 4):
+        t_jvp = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jvp")
+        t_jet = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jet")
+        assert t_jet[0].dtype == jnp.float64
+        assert_terms_close(t_jet, t_jvp, X64_RTOL)
+        assert tl.taylor.resolve_method(net.apply, p0, x, order) == ("jvp" if order == 1 else "jet")
+
+
+@pytest.mark.x64
+def test_auto_is_one_of_the_two_implementations(x64):
+    net, p0, dp, x = _mlp_setup("nn.relu", jax.config.jax_enable_x64)
+    for order in (1, 3):
+        auto = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order)
+        exact = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jvp")
+        assert_terms_close(auto, exact, X64_RTOL)
+    g = tl.taylor.taylor_expand(net.apply, p0, order=3)
+    p = jax.tree_util.tree_map(jnp.add, p0, dp)
+    grad_auto = jax.grad(lambda q: jnp.sum(g(q, x) ** 2))(p)
+    g_jvp = tl.taylor.taylor_expand(net.apply, p0, order=3, method="jvp")
+    grad_jvp = jax.grad(lambda q: jnp.sum(g_jvp(q, x) ** 2))(p)
+    for a, b in zip(jax.tree_util.tree_leaves(grad_auto), jax.tree_util.tree_leaves(grad_jvp), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
 
 
 def test_exact_factorials():

@@ -14,6 +14,7 @@ import pytest
 from helpers import rtol_for, tree_allclose
 
 import taylorlib as tl
+from taylorlib.train import _batch
 
 #: Monte Carlo tolerance: |mean - mu| <= 5 standard errors (false-failure probability < 1e-6).
 MC_SIGMAS = 5.0
@@ -288,3 +289,68 @@ def test_perturb_with_adam_escapes_a_strict_saddle():
     w0, _ = tl.train.fit(saddle, jnp.zeros(2), optax.adam(0.05), 400)
     assert float(jnp.abs(w0).max()) == 0.0  # Adam alone never leaves the saddle
     assert abs(abs(float(w[1])) - 2**-0.5) < 0.05  # perturbed, it reaches a minimum
+
+
+# ----------------------------------------------------------------------------- minibatches
+
+
+def _regression(seed=0, n=12, d=3):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.standard_normal((n, d)), jnp.float32)
+    y = jnp.asarray(rng.standard_normal(n), jnp.float32)
+    return x, y
+
+
+def _mse(w, batch):
+    x, y = batch
+    return jnp.mean((x @ w - y) ** 2)
+
+
+def test_batch_size_n_equals_the_full_batch():
+    x, y = _regression()
+    opt = optax.adam(0.05)
+    w_closed, h_closed = tl.train.fit(lambda w: _mse(w, (x, y)), jnp.zeros(3), opt, 30)
+    for batch_size in (None, x.shape[0]):
+        w_data, h_data = tl.train.fit(_mse, jnp.zeros(3), opt, 30, data=(x, y), batch_size=batch_size)
+        np.testing.assert_array_equal(np.asarray(w_data), np.asarray(w_closed))
+        np.testing.assert_array_equal(np.asarray(h_data.loss), np.asarray(h_closed.loss))
+
+
+def test_minibatches_visit_every_row_once_per_epoch():
+    n, bs = 12, 4
+    rows = jnp.arange(n, dtype=jnp.float32)
+    seen = [np.asarray(_batch(rows, jax.random.key(7), jnp.asarray(t), n, bs)) for t in range(2 * n // bs)]
+    epochs = np.stack(seen).reshape(2, n)
+    for e in range(2):
+        assert sorted(epochs[e].tolist()) == list(range(n))
+    assert epochs[0].tolist() != epochs[1].tolist()  # a fresh permutation every epoch
+    # fit with sgd(1) on sum(w[batch]) lowers each w_i by 1 every time row i is drawn: 2 epochs -> -2 each
+    w, _ = tl.train.fit(
+        lambda w, b: jnp.sum(w[b.astype(jnp.int32)]),
+        jnp.zeros(n),
+        optax.sgd(1.0),
+        2 * n // bs,
+        data=rows,
+        batch_size=bs,
+        batch_key=jax.random.key(7),
+    )
+    np.testing.assert_array_equal(np.asarray(w), -2.0 * np.ones(n))
+
+
+def test_minibatch_sgd_converges_to_the_least_squares_solution():
+    x, y = _regression(1, n=64)
+    w_star = np.linalg.lstsq(np.asarray(x), np.asarray(y), rcond=None)[0]
+    w, _ = tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.02, momentum=0.9), 3000, data=(x, y), batch_size=16)
+    np.testing.assert_allclose(np.asarray(w), w_star, atol=0.05)
+
+
+def test_minibatch_bad_input():
+    x, y = _regression()
+    with pytest.raises(ValueError, match="batch_size must be <= n = 12"):
+        tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y), batch_size=13)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y), batch_size=0)
+    with pytest.raises(ValueError, match="same leading axis"):
+        tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y[:-1]), batch_size=4)
+    with pytest.raises(ValueError, match="batch_size needs data"):
+        tl.train.fit(lambda w: _mse(w, (x, y)), jnp.zeros(3), optax.sgd(0.1), 5, batch_size=4)
