@@ -368,6 +368,8 @@ def fit(
     if monitor is not None and not callable(monitor):
         raise TypeError(f"monitor must be callable or None, got {type(monitor).__name__}")
     check_float_leaves(params, "params")
+    if key is not None:
+        check_key(key)  # an int seed (key=0) gets a clear error, not JAX's message about key data
     batching, chunk_data = None, None
     if data is not None:
         leaves = jax.tree_util.tree_leaves(data)

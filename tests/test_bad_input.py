@@ -739,6 +739,12 @@ CASES = [
         r"key must be a PRNG key",
     ),  # bug
     (
+        "train/fit-int-key",
+        lambda: tl.train.fit(lambda p, k: jnp.sum(p**2), jnp.ones(2), optax.sgd(0.1), 3, key=0),
+        TypeError,
+        r"key must be a PRNG key, e.g. jax.random.key\(0\), got int",
+    ),
+    (
         "train/perturb-threshold-negative",
         lambda: tl.train.perturb(0.1, -1.0, KEY),
         ValueError,
