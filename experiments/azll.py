@@ -106,7 +106,8 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - start:.1f} s")
         for key, v in res.values.items():
             print(
-                f"  {key:22s}", "  ".join(f"{m:.4f}±{s:.4f}" for m, s in zip(v.mean(-1), v.std(-1, ddof=1)))
+                f"  {key:22s}",
+                "  ".join(f"{m:.4f}±{s:.4f}" for m, s in zip(v.mean(-1), v.std(-1, ddof=1), strict=True)),
             )
 
 

@@ -94,9 +94,9 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
 
 def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
     """Validate a real scalar that must be positive (or non-negative)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if not (hasattr(value, "shape") and getattr(value, "shape", None) == ()):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    not_real = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    if not_real and getattr(value, "shape", None) != ():
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if is_tracer(value):
         return value
     v = float(value)

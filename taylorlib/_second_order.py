@@ -163,8 +163,8 @@ def second_order_ntk(
     x1, x2 = check_input_pair(x1, x2)
     check_float_leaves(params, "params")
     k = output_dim(apply, params, x1, "x1")
-    idx, _ = _select(params, wrt)
-    idx = tuple(idx)
+    selected, _ = _select(params, wrt)
+    idx = tuple(selected)
     theta = jax.eval_shape(lambda p: _sample_fn(apply, p, idx)[1], params)
     ps = theta.shape[0]
     if method == "sketch":

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -202,7 +202,7 @@ def _quadratic_dual(j, s11, s22, s12, x1=None, x2=None):
     return jnp.zeros_like(s12)
 
 
-_CLOSED_FORMS = {
+_CLOSED_FORMS: dict[tuple[str, int], Callable[..., Any]] = {
     ("relu", 0): _relu_dual,
     ("relu", 1): _relu_dual,
     ("erf", 0): _erf_dual,
@@ -312,7 +312,7 @@ def dual(
     x1, x2 = check_pair(x1, x2)
     act = _act.get(activation)
     s11, s22, s12 = _covariances(x1, x2)
-    closed = _CLOSED_FORMS.get((act.name, k))
+    closed = _CLOSED_FORMS.get((act.name or "", k))
     if closed is not None:
         return closed(k, s11, s22, s12, x1, x2)
     if k > act.max_order:

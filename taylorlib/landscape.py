@@ -142,6 +142,8 @@ def _hvp_work_bytes(loss, flat, unravel) -> int:
     spec = jax.ShapeDtypeStruct(flat.shape, flat.dtype)
     try:
         ma = jax.jit(one).lower(spec, spec).compile().memory_analysis()
+        if ma is None:
+            raise RuntimeError("no memory analysis on this backend")
         return int(ma.temp_size_in_bytes + ma.output_size_in_bytes + ma.argument_size_in_bytes)
     except Exception:  # noqa: BLE001  (no analysis on this backend, or loss closes over tracers)
         try:

@@ -107,7 +107,7 @@ def check_input_pair(x1: Any, x2: Any) -> tuple[Any, Any]:
         return x1, x1
     x2 = check_inputs(x2, "x2")
     t1, t2 = jax.tree_util.tree_structure(x1), jax.tree_util.tree_structure(x2)
-    if t1 != t2:
+    if t1 != t2:  # type: ignore[operator]  # PyTreeDef defines equality; its stub does not say so
         raise ValueError(f"x1 and x2 must have the same pytree structure, got {t1} and {t2}")
     for a, b in zip(jax.tree_util.tree_leaves(x1), jax.tree_util.tree_leaves(x2), strict=True):
         if a.shape[1:] != b.shape[1:]:

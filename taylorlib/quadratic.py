@@ -35,7 +35,7 @@ __all__ = ["two_layer_terms", "quadratic_model", "quad_ntk", "to_movement", "fro
 
 def check_movement(
     params0: Any, W: Any | None = None, x: Any | None = None
-) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+) -> tuple[jax.Array, jax.Array, Any]:
     """Validate a two-layer ``params0``, a movement ``W`` and inputs ``x`` (each optional); returns ``(W0, a, x)``."""
     if not isinstance(params0, dict) or "W" not in params0 or "a" not in params0:
         raise TypeError("params0 must be a two_layer parameter dict {'W': (m, d), 'a': (m,)}")

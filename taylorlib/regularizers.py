@@ -86,10 +86,8 @@ def norm_2p(W: Float[Array, "m d"], p: float) -> Float[Array, ""]:
         return _safe_root(jnp.max(sq), 0.5)
     if p == 2:
         return _safe_root(jnp.sum(sq), 0.5)
-    if p % 2 == 0:  # ||w||^p = (||w||^2)^(p/2) is a polynomial: smooth everywhere
-        total = jnp.sum(sq ** int(p // 2))
-    else:
-        total = jnp.sum(_safe_root(sq, 0.5) ** p)
+    # for even p, ||w||^p = (||w||^2)^(p/2) is a polynomial: smooth everywhere
+    total = jnp.sum(sq ** int(p // 2)) if p % 2 == 0 else jnp.sum(_safe_root(sq, 0.5) ** p)
     return _safe_root(total, 1.0 / p)
 
 

@@ -187,9 +187,7 @@ def lifted_problem(
         >>> prob.alpha.shape, prob.beta.shape
         ((5, 8), (5, 8))
     """
-    W0, a, x_checked = check_movement(params0, None, x)
-    assert x_checked is not None  # x was given
-    x = x_checked
+    W0, a, x = check_movement(params0, None, x)
     y = as_float_array(y, "y")
     if y.shape != (x.shape[0],):
         raise ValueError(f"y must have shape (n,) = ({x.shape[0]},) to match x, got {tuple(y.shape)}")

@@ -137,7 +137,10 @@ def escape_time(
     else:
         leaves, treedef = jax.tree_util.tree_flatten(params)
         keys = jax.random.split(k_start, len(leaves))
-        noise = [scale * jax.random.normal(k, jnp.shape(v), jnp.result_type(v)) for k, v in zip(keys, leaves)]
+        noise = [
+            scale * jax.random.normal(k, jnp.shape(v), jnp.result_type(v))
+            for k, v in zip(keys, leaves, strict=True)
+        ]
         start = jax.tree_util.tree_map(jnp.add, params, jax.tree_util.tree_unflatten(treedef, noise))
         opt = _train.perturbed_gd(learning_rate, 0.0, 0.0, k_opt)
     _, hist = _train.fit(loss, start, opt, steps)

@@ -308,7 +308,7 @@ def _resolve(method: str, apply: ApplyFn, order: int, params0: Params, dparams: 
         sig = None
     if sig is None:
         return "jet" if _jet_applies.__wrapped__(apply, order, None, _Hashless(example)) else "jvp"
-    return "jet" if _jet_applies(apply, order, sig, _Hashless(example)) else "jvp"
+    return "jet" if _jet_applies(apply, order, sig, _Hashless(example)) else "jvp"  # type: ignore[arg-type]
 
 
 def resolve_method(apply: ApplyFn, params0: Params, x: Any, order: int, method: str = "auto") -> str:
@@ -400,7 +400,7 @@ def taylor_terms(
     if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact):
         check_finite(x, "x")
     method = _resolve(method, apply, order, params0, dparams, x)
-    fn = _compiled(apply, order, method)
+    fn = _compiled(apply, order, method)  # type: ignore[arg-type]  # apply functions are hashable
     if method == "jvp":
         return fn(params0, dparams, x)
     try:

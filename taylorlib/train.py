@@ -120,7 +120,7 @@ def _check_loss_output(out: Any) -> None:
     shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
     if shape != ():
         raise ValueError(f"loss must return a scalar of shape (), got shape {shape}")
-    if not jnp.issubdtype(dtype, jnp.floating):
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"loss must return a real floating scalar, got dtype {dtype}")
 
 
@@ -450,7 +450,7 @@ class PerturbedGDState(NamedTuple):
     """
 
     key: PRNGKeyArray
-    count: Array
+    count: Array  # type: ignore[assignment]  # shadows tuple.count, as optax's states do
     last: Array
     num_perturbations: Array
 

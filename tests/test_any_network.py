@@ -49,7 +49,8 @@ def test_cnn_vector_output_every_method_agrees(x64, same):
     xs = (x1,) if same else (x1, gaussian(2, 4, 5, 5, 1))
     n2 = xs[-1].shape[0]
     ref_full, ref_traced = all_methods(net.apply, params, *xs)["jacobian", None]
-    assert ref_full.shape == (7, n2, 2, 2) and ref_traced.shape == (7, n2)
+    assert ref_full.shape == (7, n2, 2, 2)
+    assert ref_traced.shape == (7, n2)
     # the traced kernel is the mean of the diagonal output blocks
     assert_close_matrices(ref_traced, jnp.trace(ref_full, axis1=2, axis2=3) / 2, rtol=X64_RTOL)
     for (method, cs), (full, traced) in all_methods(net.apply, params, *xs).items():

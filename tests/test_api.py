@@ -28,12 +28,13 @@ def test_every_module_declares_all_and_a_docstring():
     for m in MODULES:
         mod = getattr(tl, m)
         assert isinstance(mod.__all__, list | tuple), m
-        assert mod.__doc__ and len(mod.__doc__.strip()) > 20, f"taylorlib.{m} has no module docstring"
+        assert mod.__doc__, f"taylorlib.{m} has no module docstring"
+        assert len(mod.__doc__.strip()) > 20, f"taylorlib.{m} has no module docstring"
         for name in mod.__all__:
             assert hasattr(mod, name), f"taylorlib.{m}.__all__ names missing attribute {name}"
 
 
-@pytest.mark.parametrize("module,name", PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
 def test_public_name_has_docstring_example(module, name):
     if (module, name) in ALIASES:
         return

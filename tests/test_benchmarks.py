@@ -25,7 +25,8 @@ def results():
 
 def check_result(r: bm.CaseResult, cfg: bm.Config) -> None:
     assert r.status == "ok", r.reason
-    assert r.wall_s > 0 and r.sizes
+    assert r.wall_s > 0
+    assert r.sizes
     labels = [m.label for m in r.timings]
     assert len(labels) == len(set(labels)) >= 2
     for m in r.timings:
@@ -33,14 +34,17 @@ def check_result(r: bm.CaseResult, cfg: bm.Config) -> None:
         assert all(t > 0 for t in m.times_s)
         assert m.min_s <= m.median_s <= m.max_s
         assert m.median_s == pytest.approx(sorted(m.times_s)[cfg.repeats // 2])
-        assert m.number >= 1 and m.first_call_s > 0 and m.compile_s >= 0
+        assert m.number >= 1
+        assert m.first_call_s > 0
+        assert m.compile_s >= 0
     medians = r.medians()
     assert r.ratios
     for q in r.ratios:
         assert q.kind == "time"
         assert q.value == pytest.approx(medians[q.num] / medians[q.den], rel=RATIO_RTOL)
         if q.op is None:
-            assert q.passed is None and q.target is None
+            assert q.passed is None
+            assert q.target is None
         else:
             assert q.passed == (q.value >= q.target if q.op == ">=" else q.value <= q.target)
 
@@ -92,12 +96,14 @@ def test_time_group_protocol():
     (m,) = bm.time_group({"f": f}, bm.Config(repeats=4, min_time=0.0))
     # warm-up + calibration (also the first round, since one call already meets min_time = 0) + 3 rounds
     assert calls["n"] == 2 + 3 * m.number
-    assert len(m.times_s) == 4 and m.median_s > 0
+    assert len(m.times_s) == 4
+    assert m.median_s > 0
 
 
 def test_ratio_and_slope_helpers():
     q = bm.ratio("a / b", "a", "b", {"a": 6.0, "b": 2.0}, target=2, op=">=")
-    assert q.value == 3.0 and q.passed is True
+    assert q.value == 3.0
+    assert q.passed is True
     q = bm.ratio("a / b", "a", "b", {"a": 6.0, "b": 2.0}, target=2, op="<=")
     assert q.passed is False
     with pytest.raises(ValueError, match="target and op"):
@@ -135,7 +141,8 @@ def test_every_registered_case_names_existing_baselines():
 def test_peak_memory_worker():
     out = bm.peak_memory("benchmarks.bench_ntk:probe", {"method": "jacobian", "d": 2, "m": 4, "n": 3})
     assert set(out) == {"peak_bytes", "delta_bytes", "seconds", "source"}
-    assert out["peak_bytes"] > 0 and out["seconds"] > 0
+    assert out["peak_bytes"] > 0
+    assert out["seconds"] > 0
 
 
 def test_cli_list_and_quick_run(tmp_path, capsys):
@@ -161,11 +168,13 @@ def test_an_extrapolated_ratio_is_never_judged_and_strict_counts_misses():
     assert passing.passed is True  # as computed; the case result must not keep it
     missed = bm.ratio("measured / other", "measured", "other", med, target=10, op=">=")
     res = _case_with([passing, missed], derived={"extrapolated cost": 30.0})
-    assert res.ratios[0].passed is None and res.ratios[0].note.startswith("extrapolated")
+    assert res.ratios[0].passed is None
+    assert res.ratios[0].note.startswith("extrapolated")
     assert res.ratios[1].passed is False
     assert bm.misses([res]) == ["demo: measured / other"]
     table = bm.markdown_tables([res])
-    assert "extrapolated (not judged)" in table and "PASS" not in table.split("\n\n")[0]
+    assert "extrapolated (not judged)" in table
+    assert "PASS" not in table.split("\n\n")[0]
 
 
 def test_cli_strict_exits_non_zero_on_a_miss(monkeypatch, tmp_path):

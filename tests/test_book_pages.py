@@ -44,7 +44,8 @@ def test_every_page_figure_exists_is_small_and_has_alt_text():
         assert figs, f"{name} has no figure"
         for path, alt in figs:
             f = ROOT / "book" / path
-            assert f.suffix == ".png" and f.exists(), f"{name}: {path} missing (run make figures)"
+            assert f.suffix == ".png", f"{name}: {path} is not a PNG"
+            assert f.exists(), f"{name}: {path} missing (run make figures)"
             assert f.stat().st_size < 300_000, f"{path} is larger than 300 kB"
             assert len(alt.split()) >= 8, f"{name}: the alt text of {path} does not say what it shows"
 
@@ -59,7 +60,9 @@ def test_the_performance_summary_is_the_latest_run():
         < page.index(":::{dropdown}")
     )
     rows = figures.performance_rows(results)
-    assert len(rows) >= 10 and any(not r["met"] for r in rows) and any(r["met"] for r in rows)
+    assert len(rows) >= 10
+    assert any(not r["met"] for r in rows)
+    assert any(r["met"] for r in rows)
     for r in rows:
         assert (r["margin"] > 1) == r["met"], f"{r['ratio']}: margin and verdict disagree"
 
@@ -94,7 +97,8 @@ def test_config_uses_one_citation_style_and_offline_mathjax():
     import taylorbook
 
     es5 = taylorbook.mathjax_es5_dir()
-    assert es5 is not None and (es5 / taylorbook.MATHJAX_SCRIPT).stat().st_size > 100_000
+    assert es5 is not None
+    assert (es5 / taylorbook.MATHJAX_SCRIPT).stat().st_size > 100_000
 
 
 def test_docstring_clean_up_for_the_api_page():

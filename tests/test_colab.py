@@ -37,7 +37,8 @@ def test_the_cell_is_a_short_valid_chapter_cell():
     src = colab.cell_source()
     ast.parse(src)
     assert max(len(line) for line in src.splitlines()) <= 88
-    assert "[notebooks]" in src and "[book]" not in src
+    assert "[notebooks]" in src
+    assert "[book]" not in src
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
@@ -124,9 +125,11 @@ def test_write_cell_changes_only_the_first_cells_source(tmp_path):
     assert "".join(new["cells"][0]["source"]) == colab.cell_source()
     for key in ("execution_count", "metadata", "outputs"):
         assert new["cells"][0][key] == original["cells"][0][key]
-    assert new["cells"][1:] == original["cells"][1:] and new["metadata"] == original["metadata"]
+    assert new["cells"][1:] == original["cells"][1:]
+    assert new["metadata"] == original["metadata"]
     before = nb.read_bytes()
-    assert colab.write_cell(nb) is False and nb.read_bytes() == before
+    assert colab.write_cell(nb) is False
+    assert nb.read_bytes() == before
 
 
 def test_write_cell_round_trips_a_real_chapter_byte_for_byte(tmp_path):

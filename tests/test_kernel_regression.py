@@ -37,13 +37,14 @@ def _problem(n, t, d, seed, x64):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("ridge", (1e-3, 0.1, 10.0))
+@pytest.mark.parametrize("ridge", [1e-3, 0.1, 10.0])
 def test_krr_matches_numpy_lstsq(x64, ridge):
     K, y, Kt = problem()
     pred = tl.kernel_regression.krr(K, y, Kt, ridge=ridge)
     A = np.asarray(K) + ridge * np.eye(K.shape[0])
     alpha_lstsq = np.linalg.lstsq(A, np.asarray(y), rcond=None)[0]
-    assert pred.shape == (8,) and pred.dtype == jnp.float64
+    assert pred.shape == (8,)
+    assert pred.dtype == jnp.float64
     assert_close_matrices(pred, np.asarray(Kt) @ alpha_lstsq, rtol=X64_RTOL)
     alpha = tl.kernel_regression.krr_weights(K, y, ridge=ridge)
     assert_close_matrices(alpha, np.linalg.solve(A, np.asarray(y)), rtol=X64_RTOL)
@@ -126,7 +127,7 @@ def test_ridge_must_be_non_negative():
         tl.kernel_regression.krr(K, y, Kt, ridge="small")
 
 
-@pytest.mark.parametrize("x64_on", (False, pytest.param(True, marks=pytest.mark.x64)))
+@pytest.mark.parametrize("x64_on", [False, pytest.param(True, marks=pytest.mark.x64)])
 def test_non_psd_kernel_is_reported(x64_on, request):
     if x64_on:
         request.getfixturevalue("x64")

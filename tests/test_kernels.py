@@ -86,21 +86,22 @@ def well_conditioned(x1, x2):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("trainable", (("W",), ("a",), ("W", "a")), ids=lambda t: "".join(t))
+@pytest.mark.parametrize("trainable", [("W",), ("a",), ("W", "a")], ids=lambda t: "".join(t))
 def test_relu_ntk_equals_arc_cosine_closed_form(x64, trainable):
     x1 = inputs(seed=0)
     x2 = inputs(n=5, seed=1, spread=(0.3, 3.0))
     for a, b in ((x1, x2), (x1, None)):
         K = tl.kernels.ntk(a, b, activation="relu", trainable=trainable)
         b = a if b is None else b
-        assert K.shape == (a.shape[0], b.shape[0]) and K.dtype == jnp.float64
+        assert K.shape == (a.shape[0], b.shape[0])
+        assert K.dtype == jnp.float64
         mask = well_conditioned(a, b)
         assert mask.mean() > 0.8
         ref = numpy_relu_ntk(a, b, trainable)
         assert_close_matrices(np.where(mask, K, 0.0), np.where(mask, ref, 0.0), rtol=X64_RTOL)
 
 
-@pytest.mark.parametrize("dtype", ("float32", pytest.param("float64", marks=pytest.mark.x64)))
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.x64)])
 def test_relu_kernel_is_accurate_at_zero_angle(dtype, request):
     if dtype == "float64":
         request.getfixturevalue("x64")
@@ -146,7 +147,7 @@ def test_relu_on_the_sphere_has_the_textbook_diagonal(x64):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("k", (0, 1))
+@pytest.mark.parametrize("k", [0, 1])
 def test_quadrature_matches_erf_closed_form(x64, k):
     # a user callable has no name, so dual() cannot dispatch to the closed form
     user_erf = tl.activations.get(lambda z: jax.scipy.special.erf(z))
@@ -158,7 +159,7 @@ def test_quadrature_matches_erf_closed_form(x64, k):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("k", (0, 1))
+@pytest.mark.parametrize("k", [0, 1])
 def test_quadrature_matches_relu_closed_form(x64, k):
     user_relu = tl.activations.get(lambda z: jnp.maximum(z, 0.0))
     x = inputs()
@@ -193,7 +194,7 @@ def test_a_user_function_named_like_a_builtin_is_not_dispatched_by_name():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("activation", ("softplus",))
+@pytest.mark.parametrize("activation", ["softplus"])
 def test_nngp_and_ntk_match_monte_carlo_over_neurons(x64, activation):
     # independent implementation: numpy neurons, numpy activations
     sigma = {"softplus": lambda u: np.logaddexp(0.0, u), "tanh": np.tanh}[activation]
@@ -258,7 +259,7 @@ def test_quadratic_duals_are_gaussian_moments(x64):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("activation", ("erf", "softplus", "relu"))
+@pytest.mark.parametrize("activation", ["erf", "softplus", "relu"])
 def test_order_one_kernel_is_the_ntk_w_block(x64, activation):
     x = inputs()
     assert_close_matrices(
@@ -294,14 +295,14 @@ def test_order_k_raises_for_relu_beyond_first_order():
 # ----------------------------------------------------------------------------- PSD, zero rows, bad input
 
 
-@pytest.mark.parametrize("activation", ("relu", "erf", "gelu"))
+@pytest.mark.parametrize("activation", ["relu", "erf", "gelu"])
 def test_kernels_are_symmetric_psd(activation):
     x = inputs(n=14)
     assert_symmetric_psd(tl.kernels.ntk(x, activation=activation))
     assert_symmetric_psd(tl.kernels.nngp(x, activation=activation))
 
 
-@pytest.mark.parametrize("activation", ("relu", "erf", "softplus"))
+@pytest.mark.parametrize("activation", ["relu", "erf", "softplus"])
 def test_zero_input_row_gives_no_nan(activation):
     x = inputs(n=5).at[2].set(0.0)
     for K in (

@@ -90,7 +90,8 @@ def test_lanczos_full_spectrum_matches_eigh(x64):
     H = np.asarray(tl.landscape.hessian(loss, params))
     p = H.shape[0]
     spec = tl.landscape.lanczos(loss, params, jax.random.key(0), p)
-    assert spec.n_iter == p and spec.eigvals.shape == (p,)
+    assert spec.n_iter == p
+    assert spec.eigvals.shape == (p,)
     true = np.linalg.eigh(H)[0]
     scale = np.abs(true).max()
     np.testing.assert_allclose(spec.eigvals, true, rtol=0, atol=EIG_RTOL * scale)
@@ -125,9 +126,11 @@ def test_lanczos_extremes_interlace_and_converge(x64):
         spec = tl.landscape.lanczos(loss, jnp.zeros(120), jax.random.key(5), k)
         lo, hi = float(spec.eigvals[0]), float(spec.eigvals[-1])
         # Cauchy interlacing: Ritz values lie inside the true spectrum
-        assert lo >= true[0] - 1e-12 and hi <= true[-1] + 1e-12
+        assert lo >= true[0] - 1e-12
+        assert hi <= true[-1] + 1e-12
         if previous is not None:  # more iterations can only move the extremes outward
-            assert lo <= previous[0] + 1e-12 and hi >= previous[1] - 1e-12
+            assert lo <= previous[0] + 1e-12
+            assert hi >= previous[1] - 1e-12
         previous = (lo, hi)
     # after 25 iterations the isolated extremes have converged (gap ratio 3/1: error ~ exp(-2 k sqrt(gap)))
     assert previous[0] == pytest.approx(true[0], abs=1e-8)
@@ -139,7 +142,8 @@ def test_lanczos_float32_and_clip_warning():
     p = 20
     with pytest.warns(UserWarning, match="num_iter = 50 is larger than the parameter count p = 20"):
         spec = tl.landscape.lanczos(loss, params, jax.random.key(0), 50)
-    assert spec.n_iter == p and spec.eigvals.shape == (p,)
+    assert spec.n_iter == p
+    assert spec.eigvals.shape == (p,)
     true = np.linalg.eigvalsh(np.asarray(tl.landscape.hessian(loss, params), dtype=np.float64))
     # float32: eigenvalues to ~1e-5 of the spectral scale (eps32 * p * a few)
     np.testing.assert_allclose(spec.eigvals, true, atol=1e-4 * np.abs(true).max())
@@ -150,7 +154,8 @@ def test_stationarity_and_is_sosp(x64):
     saddle = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4
     key = jax.random.key(0)
     s0 = tl.landscape.stationarity(saddle, jnp.zeros(2), key, 2)
-    assert float(s0.grad_norm) == 0.0 and float(s0.min_eigenvalue) == pytest.approx(-2.0, abs=1e-12)
+    assert float(s0.grad_norm) == 0.0
+    assert float(s0.min_eigenvalue) == pytest.approx(-2.0, abs=1e-12)
     w_min = jnp.array([0.0, 0.5**0.5])  # Hessian diag(2, -2 + 12 w1^2 = 4)
     s1 = tl.landscape.stationarity(saddle, w_min, key, 2)
     assert float(s1.min_eigenvalue) == pytest.approx(2.0, abs=1e-12)

@@ -108,8 +108,10 @@ def test_identity_check_bites_on_the_regularizer(monkeypatch):
 @pytest.mark.slow
 def test_escape_checks_pass_and_bite(monkeypatch):
     scales, t_gd, t_pert, predicted = escape_fits()
-    assert np.all(t_gd < 400) and np.all(t_pert < 400)
-    assert slope_ok(scales, t_gd, predicted) and offset_ok(t_gd, t_pert)
+    assert np.all(t_gd < 400)
+    assert np.all(t_pert < 400)
+    assert slope_ok(scales, t_gd, predicted)
+    assert offset_ok(t_gd, t_pert)
     # a factor 10 in the perturbation radius: perturbed GD escapes ln(10) / ln(1 + eta |lambda|) steps early
     perturbed_gd = tl.train.perturbed_gd
     monkeypatch.setattr(

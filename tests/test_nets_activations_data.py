@@ -26,7 +26,8 @@ MC_SIGMAS = 5.0
 
 
 @pytest.mark.parametrize(
-    "width,activation", ((2, "relu"), (64, "softplus"), (64, "quadratic"), (1000, "tanh"), (1000, "relu"))
+    ("width", "activation"),
+    [(2, "relu"), (64, "softplus"), (64, "quadratic"), (1000, "tanh"), (1000, "relu")],
 )
 def test_symmetric_init_output_is_exactly_zero(width, activation):
     net = tl.nets.two_layer(width, activation, symmetric=True)
@@ -42,11 +43,13 @@ def test_symmetric_init_output_is_exactly_zero(width, activation):
 def test_non_symmetric_init_shapes_and_signs():
     net = tl.nets.two_layer(9, "erf", symmetric=False)
     params = net.init(jax.random.key(0), 4)
-    assert params["W"].shape == (9, 4) and params["a"].shape == (9,)
+    assert params["W"].shape == (9, 4)
+    assert params["a"].shape == (9,)
     assert set(np.asarray(params["a"]).tolist()) <= {-1.0, 1.0}
     assert len(set(np.asarray(params["W"][:, 0]).tolist())) == 9  # no duplicated neurons
     y = net.apply(params, jnp.ones((3, 4)))
-    assert y.shape == (3,) and bool(jnp.any(y != 0))
+    assert y.shape == (3,)
+    assert bool(jnp.any(y != 0))
 
 
 @pytest.mark.x64
@@ -98,7 +101,7 @@ def test_bad_two_layer_arguments():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("bias", (True, False))
+@pytest.mark.parametrize("bias", [True, False])
 def test_mlp_shapes_and_apply_match_numpy(x64, bias):
     widths, d, n = (6, 5, 4), 3, 7
     net = tl.nets.mlp(widths, "softplus", bias=bias)
@@ -128,7 +131,9 @@ def test_bad_mlp_arguments():
             tl.nets.mlp(bad)
     net = tl.nets.mlp((4,))
     p = net.init(jax.random.key(0), 2)
-    assert p["hidden"][0]["W"].shape == (4, 2) and p["hidden"][0]["b"].shape == (4,) and p["a"].shape == (4,)
+    assert p["hidden"][0]["W"].shape == (4, 2)
+    assert p["hidden"][0]["b"].shape == (4,)
+    assert p["a"].shape == (4,)
     assert net.apply(p, jnp.ones((3, 2))).shape == (3,)
     with pytest.raises(ValueError, match="x has feature dimension"):
         net.apply(p, jnp.ones((3, 5)))
@@ -156,9 +161,11 @@ def test_registry_is_what_numpy_covers():
 def test_activation_values_match_numpy(x64, name):
     z = np.r_[np.linspace(-6, 6, 41), -700.0, -40.0, 40.0, 700.0]
     act = tl.activations.get(name)
-    assert act.name == name and tl.activations.get(act) is act
+    assert act.name == name
+    assert tl.activations.get(act) is act
     got = np.asarray(act(jnp.asarray(z)))
-    assert got.shape == z.shape and np.all(np.isfinite(got))
+    assert got.shape == z.shape
+    assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, NUMPY_ACTIVATIONS[name](z), rtol=1e-13, atol=1e-300)
 
 
@@ -167,7 +174,8 @@ def test_activation_and_derivatives_are_finite_in_float32(name):
     z = jnp.asarray([-100.0, -10.0, -1.0, 0.5, 10.0, 100.0])
     for k in range(3):
         v = tl.activations.derivative(name, k)(z)
-        assert v.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(v))), (name, k, v)
+        assert v.dtype == jnp.float32, (name, k, v.dtype)
+        assert bool(jnp.all(jnp.isfinite(v))), (name, k, v)
 
 
 @pytest.mark.x64
@@ -212,7 +220,8 @@ def test_get_errors_and_callables():
         with pytest.raises(TypeError, match="activation"):
             tl.activations.get(bad)
     user = tl.activations.get(jnp.sin)
-    assert user.name is None and "sin" in repr(user)
+    assert user.name is None
+    assert "sin" in repr(user)
     np.testing.assert_allclose(user(jnp.asarray(0.5)), math.sin(0.5), rtol=1e-6)
     with pytest.raises(ValueError, match="k"):
         tl.activations.derivative("tanh", -1)
@@ -261,7 +270,7 @@ def _monomials(d, k):
     return sum(1 for _ in itertools.combinations_with_replacement(range(d), k))
 
 
-@pytest.mark.parametrize("d", (2, 3, 4, 7))
+@pytest.mark.parametrize("d", [2, 3, 4, 7])
 def test_harmonic_dimension_formula_and_enumeration(d):
     for k in range(6):
         formula = math.comb(d + k - 1, k) - (math.comb(d + k - 3, k - 2) if k >= 2 else 0)
@@ -271,7 +280,7 @@ def test_harmonic_dimension_formula_and_enumeration(d):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("d", (3, 5, 10))
+@pytest.mark.parametrize("d", [3, 5, 10])
 def test_gegenbauer_orthogonality_by_gauss_jacobi_quadrature(x64, d):
     # t = <beta, x>/sqrt(d) for x uniform on the sphere has density ∝ (1 - t^2)^((d-3)/2) on [-1, 1],
     # and E[Q_j(t) Q_k(t)] = delta_jk / B(d, k): exact with a Gauss–Jacobi rule of 40 nodes.
@@ -319,14 +328,16 @@ def test_hermite_orthonormality_by_gauss_hermite(x64):
     np.testing.assert_allclose(H[3], (z**3 - 3 * z) / math.sqrt(6), rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("input_law", ("sphere", "gaussian"))
+@pytest.mark.parametrize("input_law", ["sphere", "gaussian"])
 def test_staircase_has_unit_variance_and_energies_weights_squared(input_law):
     d, n = 10, 40000
     weights = (3.0, 2.0, 1.0)
     f = tl.targets.staircase(jax.random.key(0), d, degrees=(1, 2, 3), weights=weights, input_law=input_law)
     c = np.asarray(weights) / np.linalg.norm(weights)
     np.testing.assert_allclose(f.weights, c, rtol=1e-6)
-    assert f.degree == 3 and f.input_law == input_law and f.directions.shape == (3, d)
+    assert f.degree == 3
+    assert f.input_law == input_law
+    assert f.directions.shape == (3, d)
     np.testing.assert_allclose(f.directions @ f.directions.T, np.eye(3), atol=1e-5)
     sample = tl.data.sphere if input_law == "sphere" else tl.data.gaussian
     x = sample(jax.random.key(1), n, d)
@@ -416,7 +427,7 @@ def _conv_same_numpy(h, W):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("out_dim", (1, 3))
+@pytest.mark.parametrize("out_dim", [1, 3])
 def test_cnn_matches_numpy_convolution(x64, out_dim):
     net = tl.nets.cnn((3, 2), "tanh", out_dim=out_dim, kernel_size=3)
     p = net.init(jax.random.key(2), 2)

@@ -180,7 +180,7 @@ def test_empirical_converges_to_analytic_at_large_width(activation):
 # ----------------------------------------------------------------------------- PSD
 
 
-@pytest.mark.parametrize("activation", ("relu", "softplus"))
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
 def test_kernels_are_symmetric_psd(activation):
     net, params, x = setup(activation, width=32, n=12, symmetric=True)
     x = jnp.concatenate([x, x[:2]])  # repeated rows make K singular, the hard case for PSD

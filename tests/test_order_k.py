@@ -109,7 +109,8 @@ def test_stencil_moments_vanish_below_k_and_at_k_plus_one(k):
 def test_laws_are_probability_laws_with_the_stencil_moments(k):
     laws = ok.order_k_laws(k)
     for nodes, probs in [(laws.nodes_a, laws.probs_a), (laws.nodes_b, laws.probs_b)]:
-        assert np.all(probs > 0) and abs(probs.sum() - 1) < 1e-15
+        assert np.all(probs > 0)
+        assert abs(probs.sum() - 1) < 1e-15
         assert len(np.unique(nodes)) == len(nodes)
     h = laws.step
     for j in range(k + 3):
@@ -118,15 +119,19 @@ def test_laws_are_probability_laws_with_the_stencil_moments(k):
         assert abs(diff - expected) <= 1e-12 * max(1.0, abs(expected))
     mu = [laws.probs_a @ laws.nodes_a**j - laws.probs_b @ laws.nodes_b**j for j in range(k + 2)]
     np.testing.assert_allclose(mu[1:k], 0.0, atol=1e-13)
-    assert abs(mu[k] - 1.0) < 1e-13 and abs(mu[k + 1]) < 1e-12
+    assert abs(mu[k] - 1.0) < 1e-13
+    assert abs(mu[k + 1]) < 1e-12
     if k >= 2:  # both laws have mean zero (kills the cross terms of order k + 1)
-        assert abs(laws.probs_a @ laws.nodes_a) < 1e-14 and abs(laws.probs_b @ laws.nodes_b) < 1e-14
+        assert abs(laws.probs_a @ laws.nodes_a) < 1e-14
+        assert abs(laws.probs_b @ laws.nodes_b) < 1e-14
 
 
 def test_k2_laws_are_the_sign_flip():
     laws = ok.order_k_laws(2)
-    assert laws.nodes_a.tolist() == [-1.0, 1.0] and laws.probs_a.tolist() == [0.5, 0.5]
-    assert laws.nodes_b.tolist() == [0.0] and laws.probs_b.tolist() == [1.0]
+    assert laws.nodes_a.tolist() == [-1.0, 1.0]
+    assert laws.probs_a.tolist() == [0.5, 0.5]
+    assert laws.nodes_b.tolist() == [0.0]
+    assert laws.probs_b.tolist() == [1.0]
 
 
 def test_odd_order_laws_are_reflections():
@@ -261,7 +266,8 @@ def test_kth_term_matches_two_layer_terms(x64):
 
 
 def test_public_names_are_the_private_functions():
-    assert tl.randomize.order_k is ok.order_k and tl.randomize.coupling_error is ok.coupling_error
+    assert tl.randomize.order_k is ok.order_k
+    assert tl.randomize.coupling_error is ok.coupling_error
     assert tl.randomize.order_k_laws is ok.order_k_laws
     assert tl.quadratic.order_k_ntk is ok.order_k_ntk
 

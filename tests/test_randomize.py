@@ -115,7 +115,8 @@ def test_sign_flip_and_randomized_apply():
     W = jax.random.normal(jax.random.key(0), (10, 3))
     SW = tl.randomize.sign_flip(jax.random.key(1), W)
     ratio = SW / W
-    assert bool(jnp.all(jnp.abs(ratio) == 1.0)) and bool(jnp.all(ratio == ratio[:, :1]))
+    assert bool(jnp.all(jnp.abs(ratio) == 1.0))
+    assert bool(jnp.all(ratio == ratio[:, :1]))
     np.testing.assert_array_equal(tl.randomize.sign_flip(jax.random.key(1), SW), W)  # involution, same key
     net, p0, W8, x, _ = _setup()
     rand = tl.randomize.randomized_apply(net.apply, p0)

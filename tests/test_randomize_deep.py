@@ -53,7 +53,8 @@ def test_pytree_rows_flip_together_and_unselected_leaves_are_untouched():
         s = new["b"] / layer["b"]
         np.testing.assert_array_equal(new["W"], layer["W"] * s[:, None])
     s_a = out["a"] / move["a"]
-    assert np.all(np.abs(np.asarray(s_a)) == 1) and np.all(s_a[:, 0] == s_a[:, 1])
+    assert np.all(np.abs(np.asarray(s_a)) == 1)
+    assert np.all(s_a[:, 0] == s_a[:, 1])
 
 
 def test_array_and_single_parent_pytree_draw_the_same_signs():

@@ -78,7 +78,7 @@ def test_bai_lee_equals_lambda_times_norm_to_the_eighth(x64):
 
 @pytest.mark.x64
 @pytest.mark.parametrize(
-    "name,fn",
+    ("name", "fn"),
     [
         ("bai_lee", lambda W: tl.regularizers.bai_lee(W, 0.7)),
         ("frobenius2", lambda W: tl.regularizers.frobenius2(W, 0.7)),

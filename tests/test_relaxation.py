@@ -106,9 +106,8 @@ def test_solvers_against_a_dense_grid(x64, lam):
     for method in ("factored", "projected"):
         res = tl.relaxation.solve(prob, method=method, num_iter=3000)
         assert float(jnp.trace(res.M[0])) > 0.1  # a non-trivial optimum (not M = 0)
-        assert (
-            res.dual <= res.primal + 1e-12 and res.primal <= grid_min + 1e-12
-        )  # at least as good as the grid
+        assert res.dual <= res.primal + 1e-12
+        assert res.primal <= grid_min + 1e-12
         # the grid point nearest the optimum is within h per coordinate: g is smooth, so grid_min - g* = O(h)
         assert grid_min - res.primal < 10 * h
         assert res.gap < OPT
@@ -137,7 +136,8 @@ def test_solvers_agree_with_scipy_on_a_cholesky_parametrization(x64, lam):
     for method in ("factored", "projected"):
         res = tl.relaxation.solve(prob, method=method, num_iter=4000)
         assert abs(res.primal - best) < OPT * max(1.0, abs(best)), (method, res.primal, best)
-        assert res.dual <= best + 1e-12 and res.gap < OPT
+        assert res.dual <= best + 1e-12
+        assert res.gap < OPT
 
 
 @pytest.mark.x64
@@ -161,7 +161,8 @@ def test_dual_bound_is_below_every_feasible_point(x64, lam):
 def test_rank_restricted_solver_is_certified(x64):
     prob, _, _ = instance(m=6, lam=0.01)
     full, low = tl.relaxation.solve(prob), tl.relaxation.solve(prob, rank=2)
-    assert low.gap < OPT and abs(low.primal - full.primal) < OPT
+    assert low.gap < OPT
+    assert abs(low.primal - full.primal) < OPT
     ranks = np.sum(np.linalg.eigvalsh(np.asarray(full.M)) > 1e-6, axis=1)
     assert ranks.max() < 2  # why rank 2 suffices here: the optimal blocks have rank <= 1
 
@@ -174,7 +175,8 @@ def test_landscape_identity_holds_exactly(x64, rank):
     M_ref = random_psd(jax.random.key(6), 6, 3, rank) * 0.2
     ident = tl.relaxation.landscape_identity(F, prob, W, M_ref)
     assert ident.error < EXACT
-    assert ident.convexity_gap >= 0 and ident.gauss_newton >= 0
+    assert ident.convexity_gap >= 0
+    assert ident.gauss_newton >= 0
 
 
 @pytest.mark.x64
@@ -220,7 +222,9 @@ def test_planted_movement_and_instance():
     inst = tl.relaxation.planted_instance(
         jax.random.key(0), 32, 5, 20, activation=ACT, norm=1.5, noise=0.1, n_test=50
     )
-    assert inst.W_star.shape == (32, 5) and inst.x.shape == (20, 5) and inst.x_test.shape == (50, 5)
+    assert inst.W_star.shape == (32, 5)
+    assert inst.x.shape == (20, 5)
+    assert inst.x_test.shape == (50, 5)
     assert abs(float(tl.regularizers.norm_2p(inst.W_star, 4)) - 1.5) < 1e-5
     assert not bool(jnp.any(inst.W_star[inst.params0["a"] < 0]))
     rows = jnp.linalg.norm(inst.W_star[inst.params0["a"] > 0], axis=1)
@@ -234,7 +238,9 @@ def test_planted_movement_and_instance():
 def test_float32_solver_certificate():
     prob, _, _ = instance(m=8, d=4, n=30, lam=1e-3)
     res = tl.relaxation.solve(prob)
-    assert res.M.dtype == jnp.float32 and res.dual <= res.primal and res.gap < 1e-5 * res.primal
+    assert res.M.dtype == jnp.float32
+    assert res.dual <= res.primal
+    assert res.gap < 1e-5 * res.primal
 
 
 def test_bad_input():

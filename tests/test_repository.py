@@ -71,7 +71,8 @@ def test_pyproject_extras():
 def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = env["dependencies"]
-    assert "python=3.11" in deps and "pip" in deps
+    assert "python=3.11" in deps
+    assert "pip" in deps
     pip_entries = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
     assert "-c constraints.txt" in pip_entries, "environment.yml installs the same pins as make install"
     editable = [e for e in pip_entries if e.startswith("-e")]
@@ -107,7 +108,8 @@ def test_book_config():
 def test_repository_url_is_the_same_everywhere():
     """One repository URL (``repository.url``); the chapters' Colab cell is checked in tests/test_colab.py."""
     url = _config()["repository"]["url"]
-    assert isinstance(url, str) and url.startswith("https://")
+    assert isinstance(url, str)
+    assert url.startswith("https://")
     readme = (ROOT / "README.md").read_text()
     assert f"git+{url}" in readme
     assert f"git+{url}" in (ROOT / "book" / "index.md").read_text()
@@ -116,7 +118,8 @@ def test_repository_url_is_the_same_everywhere():
 def test_the_online_book_has_one_address():
     """README names the online book at ``html.baseurl`` of _config.yml, and at no other address."""
     base = _config()["html"]["baseurl"]
-    assert base.startswith("https://") and base.endswith("/")
+    assert base.startswith("https://")
+    assert base.endswith("/")
     readme = (ROOT / "README.md").read_text()
     assert base in readme
     pages = set(re.findall(r"https://[\w.-]+\.github\.io/[\w./-]*", readme))
@@ -134,7 +137,8 @@ def test_readme_example_runs():
     test = doctest.DocTestParser().get_doctest(example, {}, "README", "README.md", 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
-    assert runner.failures == 0 and runner.tries == n_lines
+    assert runner.failures == 0
+    assert runner.tries == n_lines
 
 
 def _asserts(source: str) -> list[ast.Assert]:
@@ -188,7 +192,8 @@ def test_notebook_hygiene(nb):
     assert constant == [], f"asserts that cannot fail: {constant}"
     ignored = sum("NBVAL_IGNORE_OUTPUT" in s for s in sources)
     assert ignored <= len(code) / 4, f"{ignored}/{len(code)} cells ignore their output"
-    assert "## Overview" in md and "## Exercises" in md
+    assert "## Overview" in md
+    assert "## Exercises" in md
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)

@@ -67,7 +67,8 @@ def test_fit_escape_law_on_synthetic_data():
     slopes = np.array([2.0, 3.0, 4.0])
     times = np.log(1 / deltas)[:, None] * slopes[None, :] + 5.0
     fit = tl.saddle.fit_escape_law(deltas, times)
-    assert fit.slope == pytest.approx(3.0) and fit.slope_spread == pytest.approx(1.0)
+    assert fit.slope == pytest.approx(3.0)
+    assert fit.slope_spread == pytest.approx(1.0)
     assert fit.intercept == pytest.approx(5.0 + 3.0 * np.log(1 / deltas).mean())
 
 

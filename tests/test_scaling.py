@@ -31,7 +31,8 @@ def test_crossing_point_batched_and_out_of_range():
     out = tl.scaling.crossing_point(ns, errors, 0.1)
     assert out.shape == (4,)
     np.testing.assert_allclose(out[0], 10.0, rtol=1e-12)  # exactly at a grid point
-    assert np.isnan(out[1]) and np.isnan(out[2])  # never crosses / already below at the first n
+    assert np.isnan(out[1])
+    assert np.isnan(out[2])
     np.testing.assert_allclose(out[3], 10**0.5, rtol=1e-12)  # the *first* crossing: 1 -> 0.01 over a decade
 
 
@@ -52,11 +53,13 @@ def test_fit_exponent_skips_non_crossing_curves_and_needs_two():
     ds = np.array([2.0, 4.0, 8.0])
     errors = np.stack([ds[0] / ns, ds[1] / ns, np.ones_like(ns)])
     fit = tl.scaling.fit_exponent(ns, errors, 0.05, ds)
-    assert np.isnan(fit.n_star[2]) and abs(fit.exponent - 1.0) < 1e-10
+    assert np.isnan(fit.n_star[2])
+    assert abs(fit.exponent - 1.0) < 1e-10
     with pytest.raises(ValueError, match="at least two curves"):
         tl.scaling.fit_exponent(ns, errors[1:], 0.05, ds[1:])
     single = tl.scaling.fit_exponent(ns, errors[0], 0.05)
-    assert single.n_star.shape == (1,) and np.isnan(single.exponent)
+    assert single.n_star.shape == (1,)
+    assert np.isnan(single.exponent)
 
 
 def test_threshold_bad_inputs():
@@ -105,9 +108,11 @@ def test_bootstrap_exponent_matches_a_loop_of_fit_exponent():
     assert res.exponent == point.exponent
     np.testing.assert_array_equal(res.n_star, point.n_star)
     lo, hi = res.exponent_interval
-    assert lo < point.exponent < hi and hi - lo < 0.5  # 1.5 +- noise: the interval is informative
+    assert lo < point.exponent < hi
+    assert hi - lo < 0.5
     np.testing.assert_allclose(res.exponent_sd, np.nanstd(ref, ddof=1), rtol=1e-9)
-    assert res.n_star_interval.shape == (2, 4) and np.all(res.n_star_interval[0] <= res.n_star_interval[1])
+    assert res.n_star_interval.shape == (2, 4)
+    assert np.all(res.n_star_interval[0] <= res.n_star_interval[1])
     assert np.all(res.crossed == 1.0)
 
 
@@ -120,7 +125,8 @@ def test_bootstrap_exponent_without_spread_collapses_and_flags_non_crossing():
     assert res.exponent_sd < 1e-9
     errors[2] = 1.0  # the d = 40 curve never crosses
     res = tl.scaling.bootstrap_exponent(jax.random.key(0), ns, errors, 0.3, ds, n_boot=50)
-    assert res.crossed.tolist() == [1.0, 1.0, 0.0] and np.all(np.isnan(res.n_star_interval[:, 2]))
+    assert res.crossed.tolist() == [1.0, 1.0, 0.0]
+    assert np.all(np.isnan(res.n_star_interval[:, 2]))
 
 
 def test_bootstrap_exponent_bad_inputs():

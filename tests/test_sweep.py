@@ -51,8 +51,10 @@ def test_run_matches_python_loop():
     seeds = _seeds()
     res = tl.sweep.run(_fn, GRID, seeds=seeds)
     ref = _loop_reference(_fn, GRID, seeds)
-    assert res.n_seeds == 3 and list(res.axes) == ["n", "d"]
-    assert res.axes["n"].tolist() == [5, 17] and res.axes["d"].tolist() == [2, 3, 4]
+    assert res.n_seeds == 3
+    assert list(res.axes) == ["n", "d"]
+    assert res.axes["n"].tolist() == [5, 17]
+    assert res.axes["d"].tolist() == [2, 3, 4]
     for name in ref:
         assert res.values[name].shape == (2, 3, 3)
         np.testing.assert_allclose(res.values[name], ref[name], rtol=10 * RTOL32)
@@ -73,9 +75,11 @@ class _Out(NamedTuple):
 
 def test_scalar_and_namedtuple_outputs_and_empty_grid():
     res = tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)).sum(), {"n": [1, 2]}, seeds=_seeds(4))
-    assert list(res.values) == ["value"] and res.values["value"].shape == (2, 4)
+    assert list(res.values) == ["value"]
+    assert res.values["value"].shape == (2, 4)
     res = tl.sweep.run(lambda key: _Out(jax.random.uniform(key), jnp.float32(2.0)), {}, seeds=_seeds(2))
-    assert sorted(res.values) == ["first", "second"] and res.values["second"].tolist() == [2.0, 2.0]
+    assert sorted(res.values) == ["first", "second"]
+    assert res.values["second"].tolist() == [2.0, 2.0]
 
 
 def test_cache_round_trip(tmp_path):
@@ -91,8 +95,11 @@ def test_cache_round_trip(tmp_path):
     assert len(calls) == 6
     calls.clear()
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["grid"] == {"n": [5, 17], "d": [2, 3, 4]} and meta["complete"] is True
-    assert meta["jax_version"] == jax.__version__ and "date" in meta and meta["fn"].endswith("counted")
+    assert meta["grid"] == {"n": [5, 17], "d": [2, 3, 4]}
+    assert meta["complete"] is True
+    assert meta["jax_version"] == jax.__version__
+    assert "date" in meta
+    assert meta["fn"].endswith("counted")
     assert meta["seeds"] == np.asarray(jax.random.key_data(seeds)).tolist()
 
     again = tl.sweep.run(counted, GRID, seeds=seeds, cache=path)
@@ -217,7 +224,8 @@ def test_load(tmp_path):
     path = tmp_path / "s.npz"
     res = tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
     back = tl.sweep.load(path)
-    assert back.n_seeds == 3 and {k: v.tolist() for k, v in back.axes.items()} == GRID
+    assert back.n_seeds == 3
+    assert {k: v.tolist() for k, v in back.axes.items()} == GRID
     for name in res.values:
         np.testing.assert_array_equal(back.values[name], res.values[name])
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -278,8 +286,10 @@ def test_float_and_string_grids_and_array_outputs_match_a_loop():
     grid = {"lr": [0.1, 0.5], "act": ["tanh", "sin"], "steps": [4]}
     seeds = _seeds(3)
     res = tl.sweep.run(_curve, grid, seeds=seeds)
-    assert res.values["curve"].shape == (2, 2, 1, 3, 4) and res.values["final"].shape == (2, 2, 1, 3)
-    assert res.axes["lr"].dtype.kind == "f" and res.axes["act"].tolist() == ["tanh", "sin"]
+    assert res.values["curve"].shape == (2, 2, 1, 3, 4)
+    assert res.values["final"].shape == (2, 2, 1, 3)
+    assert res.axes["lr"].dtype.kind == "f"
+    assert res.axes["act"].tolist() == ["tanh", "sin"]
     for i, lr in enumerate(grid["lr"]):
         for j, act in enumerate(grid["act"]):
             for s, key in enumerate(seeds):
@@ -293,7 +303,8 @@ def test_float_string_grids_and_arrays_round_trip_through_the_cache(tmp_path):
     grid = {"lr": [0.1, 0.5], "act": ["tanh"], "steps": [3]}
     first = tl.sweep.run(_curve, grid, seeds=_seeds(2), cache=path)
     back = tl.sweep.load(path)
-    assert back.axes["act"].tolist() == ["tanh"] and back.axes["lr"].tolist() == [0.1, 0.5]
+    assert back.axes["act"].tolist() == ["tanh"]
+    assert back.axes["lr"].tolist() == [0.1, 0.5]
     np.testing.assert_array_equal(back.values["curve"], first.values["curve"])
 
 
@@ -316,12 +327,15 @@ def test_extending_a_cache_computes_only_new_points_and_seeds(tmp_path):
     for name in fresh.values:
         np.testing.assert_allclose(extended.values[name], fresh.values[name], rtol=RTOL32)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["grid"] == {"n": [5, 9, 17], "d": [2, 3]} and len(meta["seeds"]) == 5 and meta["complete"]
+    assert meta["grid"] == {"n": [5, 9, 17], "d": [2, 3]}
+    assert len(meta["seeds"]) == 5
+    assert meta["complete"]
     # a sub-grid of a complete cache is a slice: nothing recomputed, the file is not rewritten
     stamp = path.stat().st_mtime_ns
     calls.clear()
     part = tl.sweep.run(counted, {"n": [17, 5], "d": [3]}, seeds=seeds5[1:3], cache=path)
-    assert calls == [] and path.stat().st_mtime_ns == stamp
+    assert calls == []
+    assert path.stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(part.values["top"], fresh.values["top"][[2, 0]][:, [1]][..., 1:3])
 
 

@@ -43,7 +43,8 @@ def test_single_index_unit_variance_and_metadata(input_law, degree):
     y = f(x)
     _mc_check(y, 0.0)
     _mc_check(y**2, 1.0)
-    assert f.degree == degree and f.input_law == input_law
+    assert f.degree == degree
+    assert f.input_law == input_law
     assert f.directions.shape == (1, 12)
     assert abs(float(jnp.linalg.norm(f.directions[0])) - 1.0) < 1e-6
 
@@ -66,7 +67,7 @@ def test_single_index_gaussian_matches_hermite_closed_form():
 
 
 @pytest.mark.parametrize("input_law", ["sphere", "gaussian"])
-@pytest.mark.parametrize("k,p", [(1, 2), (2, 3), (2, 4)])
+@pytest.mark.parametrize(("k", "p"), [(1, 2), (2, 3), (2, 4)])
 def test_dense_plus_sparse_variance_orthogonality_metadata(input_law, k, p):
     d = 10
     f = T.dense_plus_sparse(jax.random.key(0), d, k, p, input_law=input_law)
@@ -78,8 +79,10 @@ def test_dense_plus_sparse_variance_orthogonality_metadata(input_law, k, p):
     _mc_check(f(x) ** 2, 1.0)
     c1, c2 = f.weights
     np.testing.assert_allclose(f(x), c1 * dense + c2 * sparse, rtol=1e-5, atol=1e-5)
-    assert abs(c1**2 + c2**2 - 1.0) < 1e-12 and abs(c1 - c2) < 1e-12  # default: equal energies
-    assert f.degree == p and f.directions.shape == (d + 1, d)
+    assert abs(c1**2 + c2**2 - 1.0) < 1e-12
+    assert abs(c1 - c2) < 1e-12
+    assert f.degree == p
+    assert f.directions.shape == (d + 1, d)
     # the last direction is the sparse one
     beta = f.directions[-1]
     piece = tl.data.zonal_harmonic(x, beta, p) if input_law == "sphere" else tl.data.hermite(x @ beta, p)
@@ -130,7 +133,9 @@ def test_abs_teacher_variance_and_kernel_floor():
     se = np.asarray(jnp.std(y[:, None] * h2, axis=0)) / math.sqrt(x.shape[0])
     assert np.all(np.abs(coefs - exact) <= Z_MC * se)
     assert abs(float(np.sum(exact**2)) - 1 / (math.pi - 2)) < 1e-6
-    assert f.degree is None and f.input_law == "gaussian" and len(f.components) == d
+    assert f.degree is None
+    assert f.input_law == "gaussian"
+    assert len(f.components) == d
 
 
 def test_abs_teacher_default_weights_equal():
@@ -156,7 +161,8 @@ def test_azll_moments_quadrature_vs_monte_carlo(monkeypatch):
 
 def test_azll_target_standardized_on_unit_sphere():
     f = T.azll_target()
-    assert f.input_law == "normalized_gaussian" and f.directions.shape == (4, 4)
+    assert f.input_law == "normalized_gaussian"
+    assert f.directions.shape == (4, 4)
     x = _inputs(f)
     np.testing.assert_allclose(jnp.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
     y = f(x)
@@ -170,7 +176,7 @@ def test_azll_target_standardized_on_unit_sphere():
     np.testing.assert_allclose(f(x0), [expected], rtol=1e-5)
 
 
-@pytest.mark.parametrize("law,norm", [("sphere", math.sqrt(7)), ("normalized_gaussian", 1.0)])
+@pytest.mark.parametrize(("law", "norm"), [("sphere", math.sqrt(7)), ("normalized_gaussian", 1.0)])
 def test_sample_inputs_norms(law, norm):
     x = T.sample_inputs(jax.random.key(0), law, 50, 7)
     np.testing.assert_allclose(jnp.linalg.norm(x, axis=1), norm, rtol=1e-5)
@@ -179,7 +185,8 @@ def test_sample_inputs_norms(law, norm):
 def test_make_dataset_shapes_noise_and_determinism():
     f = T.single_index(jax.random.key(0), 5, 2)
     ds = T.make_dataset(jax.random.key(1), f, 20000, 30, noise=0.5)
-    assert ds.x_train.shape == (20000, 5) and ds.y_test.shape == (30,)
+    assert ds.x_train.shape == (20000, 5)
+    assert ds.y_test.shape == (30,)
     resid = ds.y_train - f(ds.x_train)
     _mc_check(resid, 0.0)
     _mc_check(resid**2, 0.25)
@@ -261,7 +268,8 @@ def test_low_rank_unit_variance_orthonormal_directions(input_law, degree, rank):
     y = f(x)
     _mc_check(y, 0.0)
     _mc_check(y**2, 1.0)
-    assert f.degree == degree and f.directions.shape == (rank, 10)
+    assert f.degree == degree
+    assert f.directions.shape == (rank, 10)
     np.testing.assert_allclose(f.directions @ f.directions.T, np.eye(rank), atol=1e-5)
     parts = sum(w * c(x[:100]) for w, c in zip(f.weights, f.components, strict=True))
     np.testing.assert_allclose(parts, y[:100], rtol=1e-5, atol=1e-5)

@@ -86,7 +86,8 @@ def test_jvp_and_jet_agree_on_two_layer(x64, activation):
     net, p0, dp, x = two_layer_setup(activation)
     t_jvp = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=6, method="jvp")
     t_jet = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=6, method="jet")
-    assert len(t_jvp) == 7 and all(t.shape == (N,) and t.dtype == jnp.float64 for t in t_jvp)
+    assert len(t_jvp) == 7
+    assert all(t.shape == (N,) and t.dtype == jnp.float64 for t in t_jvp)
     assert_terms_close(t_jet, t_jvp, X64_RTOL)
     # the high orders are not trivially zero (so the comparison has content)
     assert float(jnp.max(jnp.abs(t_jvp[6]))) > 1e-8
@@ -119,7 +120,8 @@ def test_float32_default_methods_agree():
     t_jvp = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2)
     t_jet = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=2, method="jet")
     assert all(t.dtype == jnp.float32 for t in t_jvp + t_jet)
-    assert bool(jnp.all(t_jvp[0] == 0.0)) and bool(jnp.all(t_jet[0] == 0.0))
+    assert bool(jnp.all(t_jvp[0] == 0.0))
+    assert bool(jnp.all(t_jet[0] == 0.0))
     assert_terms_close(t_jet, t_jvp, 1e-5)
 
 
@@ -127,7 +129,7 @@ def test_float32_default_methods_agree():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("method", ("jvp", "jet"))
+@pytest.mark.parametrize("method", ["jvp", "jet"])
 def test_quadratic_activation_terms_vanish_above_two(x64, method):
     # f(W) = (1/sqrt m) sum_r a_r (w_r . x)^2 is a quadratic polynomial in W for fixed a.
     net, p0, dp, x = two_layer_setup("quadratic", symmetric=True)
@@ -142,7 +144,7 @@ def test_quadratic_activation_terms_vanish_above_two(x64, method):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("method", ("jvp", "jet"))
+@pytest.mark.parametrize("method", ["jvp", "jet"])
 def test_quadratic_taylor_expand_order_two_is_apply(x64, method):
     net, p0, dp, x = two_layer_setup("quadratic", symmetric=True)
     p1 = {"W": p0["W"] + dp["W"], "a": p0["a"]}
@@ -158,7 +160,7 @@ def test_quadratic_taylor_expand_order_two_is_apply(x64, method):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("K", (1, 2, 3))
+@pytest.mark.parametrize("K", [1, 2, 3])
 def test_remainder_shrinks_like_t_to_the_k_plus_one(x64, K):
     net, p0, dp, x = two_layer_setup("tanh", seed=1)
     terms = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=K)
@@ -174,7 +176,7 @@ def test_remainder_shrinks_like_t_to_the_k_plus_one(x64, K):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("kind", ("two_layer", "mlp"))
+@pytest.mark.parametrize("kind", ["two_layer", "mlp"])
 def test_terms_match_central_finite_differences(x64, kind):
     net, p0, dp, x = two_layer_setup("softplus") if kind == "two_layer" else mlp_setup("tanh")
 
@@ -193,7 +195,7 @@ def test_terms_match_central_finite_differences(x64, kind):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("method", ("jvp", "jet"))
+@pytest.mark.parametrize("method", ["jvp", "jet"])
 def test_taylor_term_two_equals_terms_two(x64, method):
     net, p0, dp, x = two_layer_setup("erf")
     p1 = jax.tree_util.tree_map(jnp.add, p0, dp)
@@ -216,7 +218,7 @@ def test_linearize_equals_taylor_expand_order_one(x64):
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("c", (0.5, -2.0))
+@pytest.mark.parametrize("c", [0.5, -2.0])
 def test_scaling_the_direction_scales_term_k_by_c_to_the_k(x64, c):
     net, p0, dp, x = two_layer_setup("smooth_relu2")
     terms = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=6)

@@ -57,7 +57,7 @@ def test_fit_matches_closed_form_gradient_descent(x64):
     assert hist.monitor is None
 
 
-@pytest.mark.parametrize("steps,log_every", [(50, 7), (45, 1), (3, 10)])
+@pytest.mark.parametrize(("steps", "log_every"), [(50, 7), (45, 1), (3, 10)])
 def test_fit_matches_python_loop_of_steps(steps, log_every):
     A = jnp.array([[3.0, 1.0], [1.0, 2.0]])
     params = {"u": jnp.array([1.0, -1.0]), "v": jnp.array(0.3)}
@@ -96,7 +96,8 @@ def test_loss_with_key_gets_a_fresh_key_every_step():
     # make_step with a batch and a key: loss(params, batch, key)
     step = tl.train.make_step(lambda w, b, k: loss(w, k) + jnp.vdot(w, b), optax.sgd(0.1), needs_key=True)
     state, m = step(tl.train.init_state(jnp.zeros(4), optax.sgd(0.1), key), jnp.ones(4))
-    assert int(state.step) == 1 and m.loss.shape == ()
+    assert int(state.step) == 1
+    assert m.loss.shape == ()
 
 
 def test_vmap_over_seeds_matches_loop_over_seeds():
@@ -165,7 +166,8 @@ def test_guard_under_vmap_freezes_the_diverging_run():
     )
     assert bool(jnp.all(jnp.isfinite(ws)))  # frozen at the last params reached
     assert bool(jnp.all(jnp.isfinite(hist.loss[0])))
-    assert not bool(jnp.isfinite(hist.loss[1, -1])) and bool(jnp.isfinite(hist.loss[1, 0]))
+    assert not bool(jnp.isfinite(hist.loss[1, -1]))
+    assert bool(jnp.isfinite(hist.loss[1, 0]))
 
 
 def test_progress_bar(capsys):
@@ -184,7 +186,8 @@ def test_perturbed_gd_is_plain_gd_when_the_gradient_is_large():
     u_p, state = pgd.update(grads, pgd.init(grads))
     u_s, _ = sgd.update(grads, sgd.init(grads))
     assert tree_allclose(u_p, u_s)
-    assert int(state.num_perturbations) == 0 and int(state.count) == 1
+    assert int(state.num_perturbations) == 0
+    assert int(state.count) == 1
 
 
 def test_perturbation_is_uniform_in_the_ball():
@@ -224,7 +227,8 @@ def test_min_interval_and_schedule():
 
 def test_perturbed_gd_escapes_where_gd_stalls():
     w_gd, h_gd = tl.train.fit(saddle, jnp.zeros(2), optax.sgd(0.1), 300)
-    assert float(jnp.max(jnp.abs(w_gd))) == 0.0 and float(jnp.max(jnp.abs(h_gd.loss))) == 0.0
+    assert float(jnp.max(jnp.abs(w_gd))) == 0.0
+    assert float(jnp.max(jnp.abs(h_gd.loss))) == 0.0
     pgd = tl.train.perturbed_gd(0.1, radius=1e-3, threshold=1e-4, key=jax.random.key(2))
     w, hist = tl.train.fit(saddle, jnp.zeros(2), pgd, 300)
     assert float(saddle(w)) == pytest.approx(-0.25, abs=1e-4)

@@ -22,7 +22,8 @@ def inits():
 def test_shapes_and_symmetric_layout(inits):
     assert len(inits) == len(WIDTHS)
     for m, p in zip(WIDTHS, inits, strict=True):
-        assert p["W"].shape == (NUM, m, D) and p["a"].shape == (NUM, m)
+        assert p["W"].shape == (NUM, m, D)
+        assert p["a"].shape == (NUM, m)
         h = m // 2
         np.testing.assert_array_equal(p["W"][:, :h], p["W"][:, h:])  # pairs share w_0
         np.testing.assert_array_equal(p["a"], np.tile(np.r_[np.ones(h), -np.ones(h)], (NUM, 1)))
@@ -66,7 +67,7 @@ def test_the_mean_empirical_ntk_over_draws_is_the_analytic_ntk():
 
 
 @pytest.mark.parametrize(
-    "kwargs,err,match",
+    ("kwargs", "err", "match"),
     [
         ({"widths": (4, 5)}, ValueError, r"widths must be even"),
         ({"widths": ()}, TypeError, r"widths must be a non-empty sequence"),
