@@ -239,24 +239,10 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(bunch.data, np.float64), np.asarray(bunch.target, np.int64)
 
 
-#: Names that moved to :mod:`taylorlib.targets`; ``tl.data.<name>`` still finds them (not listed in
-#: ``__all__``: the documented home is ``tl.targets``).
-_MOVED_TO_TARGETS = (
-    "Target",
-    "Dataset",
-    "staircase",
-    "single_index",
-    "low_rank",
-    "dense_plus_sparse",
-    "abs_teacher",
-    "azll_target",
-    "make_dataset",
-)
-
-
 def __getattr__(name: str):
-    if name in _MOVED_TO_TARGETS:
-        from . import targets  # imported on first use: targets imports this module, not the reverse
+    """Names that moved to :mod:`taylorlib.targets` (``tl.data.<name>`` of taylorlib 0.1) still resolve."""
+    from . import targets  # imported on first use: targets imports this module, not the reverse
 
+    if name in targets.__all__:
         return getattr(targets, name)
     raise AttributeError(f"module 'taylorlib.data' has no attribute {name!r}")

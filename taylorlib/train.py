@@ -515,6 +515,23 @@ def perturbed_gd(
     """
     if not callable(learning_rate):
         check_positive(learning_rate, "learning_rate", allow_zero=True)
+    init, noise_step = _perturbation(radius, threshold, key, min_interval)
+
+    def update(grads: Params, state: PerturbedGDState, params: Params | None = None):
+        del params
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        noise, new = noise_step(grads, state)
+        return jax.tree_util.tree_map(lambda g, z: -lr * g + z, grads, noise), new
+
+    return optax.GradientTransformation(init, update)
+
+
+def _perturbation(
+    radius: Any, threshold: Any, key: PRNGKeyArray, min_interval: int
+) -> tuple[Callable, Callable]:
+    """The shared state and noise of :func:`perturbed_gd` and :func:`perturb`: ``(init, noise_step)`` with
+    ``noise_step(grads, state) -> (noise, new_state)``; the noise is uniform in the ball of ``radius`` on the
+    steps that perturb and zero otherwise."""
     check_positive(radius, "radius", allow_zero=True)
     check_positive(threshold, "threshold", allow_zero=True)
     min_interval = check_int(min_interval, "min_interval", minimum=1)
@@ -524,11 +541,9 @@ def perturbed_gd(
         zero = jnp.zeros((), jnp.int32)
         return PerturbedGDState(key, zero, zero - min_interval, zero)
 
-    def update(grads: Params, state: PerturbedGDState, params: Params | None = None):
-        del params
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    def noise_step(grads: Params, state: PerturbedGDState) -> tuple[Params, PerturbedGDState]:
         k_next, k_noise = jax.random.split(state.key)
-        perturb = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
+        hit = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
         # Sample the noise only on the (rare) steps that perturb: drawing p normals every step costs
         # more than a cheap gradient step. Same keys as sampling always, so the iterates are unchanged;
         # with radius 0 (plain GD) the sampler is not even compiled.
@@ -536,17 +551,16 @@ def perturbed_gd(
         if isinstance(radius, (int, float)) and radius == 0:
             noise = zeros()
         else:
-            noise = jax.lax.cond(perturb, lambda: _uniform_ball(k_noise, grads, radius), zeros)
-        updates = jax.tree_util.tree_map(lambda g, z: -lr * g + z, grads, noise)
+            noise = jax.lax.cond(hit, lambda: _uniform_ball(k_noise, grads, radius), zeros)
         new = PerturbedGDState(
             k_next,
             state.count + 1,
-            jnp.where(perturb, state.count, state.last),
-            state.num_perturbations + perturb.astype(jnp.int32),
+            jnp.where(hit, state.count, state.last),
+            state.num_perturbations + hit.astype(jnp.int32),
         )
-        return updates, new
+        return noise, new
 
-    return optax.GradientTransformation(init, update)
+    return init, noise_step
 
 
 def perturb(
@@ -589,27 +603,11 @@ def perturb(
     References:
         Jin, Ge, Netrapalli, Kakade & Jordan 2017 (arXiv:1703.00887).
     """
-    check_positive(radius, "radius", allow_zero=True)
-    check_positive(threshold, "threshold", allow_zero=True)
-    min_interval = check_int(min_interval, "min_interval", minimum=1)
-    check_key(key)
-
-    def init(params: Params) -> PerturbedGDState:
-        zero = jnp.zeros((), jnp.int32)
-        return PerturbedGDState(key, zero, zero - min_interval, zero)
+    init, noise_step = _perturbation(radius, threshold, key, min_interval)
 
     def update(grads: Params, state: PerturbedGDState, params: Params | None = None):
         del params
-        k_next, k_noise = jax.random.split(state.key)
-        hit = (_tree.tree_norm(grads) < threshold) & (state.count - state.last >= min_interval)
-        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, grads)
-        noise = jax.lax.cond(hit, lambda: _uniform_ball(k_noise, grads, radius), zeros)
-        new = PerturbedGDState(
-            k_next,
-            state.count + 1,
-            jnp.where(hit, state.count, state.last),
-            state.num_perturbations + hit.astype(jnp.int32),
-        )
+        noise, new = noise_step(grads, state)
         return jax.tree_util.tree_map(jnp.add, grads, noise), new
 
     return optax.GradientTransformation(init, update)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import taylorlib as tl
 
 PKG = Path(tl.__file__).resolve().parent
@@ -62,6 +64,8 @@ def test_no_import_cycles():
 
 
 def test_moved_names_are_found_at_their_old_address():
-    for name in tl.data._MOVED_TO_TARGETS:
+    for name in tl.targets.__all__:
         assert getattr(tl.data, name) is getattr(tl.targets, name)
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        tl.data.nonexistent  # noqa: B018
     assert tl.sweep.fit_exponent is tl.scaling.fit_exponent
