@@ -316,7 +316,7 @@ COVERED = {**{name: name for name in tl.activations.names()}, **JAX_NN}
 
 
 @functools.cache
-def _mlp_setup(name, x64):
+def _covered_mlp_setup(name, x64):
     net = tl.nets.mlp((7, 5), activation=COVERED[name])
     p0 = net.init(jax.random.key(3), 3)
     dp = random_like(4, p0, scale=0.3)
@@ -328,7 +328,7 @@ def _mlp_setup(name, x64):
 @pytest.mark.x64
 @pytest.mark.parametrize("name", sorted(COVERED))
 def test_jet_covers_activation_to_float64_precision(x64, name):
-    net, p0, dp, x = _mlp_setup(name, jax.config.jax_enable_x64)
+    net, p0, dp, x = _covered_mlp_setup(name, jax.config.jax_enable_x64)
     for order in (1, 2, 3, 4):
         t_jvp = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jvp")
         t_jet = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jet")
@@ -339,7 +339,7 @@ def test_jet_covers_activation_to_float64_precision(x64, name):
 
 @pytest.mark.x64
 def test_auto_is_one_of_the_two_implementations(x64):
-    net, p0, dp, x = _mlp_setup("nn.relu", jax.config.jax_enable_x64)
+    net, p0, dp, x = _covered_mlp_setup("nn.relu", jax.config.jax_enable_x64)
     for order in (1, 3):
         auto = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order)
         exact = tl.taylor.taylor_terms(net.apply, p0, dp, x, order=order, method="jvp")
