@@ -64,7 +64,9 @@ def problem(arch: int):
     """``(net, x_train, Y_train, x_test, y_test)`` of architecture ``arch`` (0: MLP, 1: CNN)."""
     data = tl.data.digits(images=arch == 1)
     net = (
-        tl.nets.mlp(MLP_WIDTHS, ACT, out_dim=10) if arch == 0 else tl.nets.cnn(CNN_CHANNELS, ACT, out_dim=10)
+        tl.nets.mlp(MLP_WIDTHS, ACT, out_dim=10)
+        if arch == 0
+        else tl.nets.cnn(CNN_CHANNELS, ACT, out_dim=10, readout="flatten", bias=False)
     )
     Y = jax.nn.one_hot(data.y_train, 10) - 0.1
     return net, data.x_train, Y, data.x_test, data.y_test
@@ -103,7 +105,7 @@ def test_metrics(out, Y_test, y_test):
 
 def training_point(key, arch):
     net, x, Y, x_test, y_test = problem(arch)
-    p0 = net.init(key, x.shape[-1])
+    p0 = net.init(key, x.shape[-1] if arch == 0 else tuple(x.shape[1:]))
     outs = train_all(net, p0, x, Y, x_test, STEPS, LR[arch], LOG_EVERY)
     dist = rel_distances(outs)
     Y_test = jax.nn.one_hot(y_test, 10) - 0.1

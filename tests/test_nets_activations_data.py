@@ -443,6 +443,39 @@ def test_cnn_matches_numpy_convolution(x64, out_dim):
     np.testing.assert_allclose(y, want, rtol=1e-11)
 
 
+@pytest.mark.x64
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_conv2d_methods_agree_with_numpy(x64, k):
+    x = np.random.default_rng(3).standard_normal((2, 5, 7, 3))
+    W = np.random.default_rng(4).standard_normal((4, 3, k, k))
+    want = _conv_same_numpy(x, W)
+    for method in ("shifts", "xla", "auto"):
+        np.testing.assert_allclose(tl.nets.conv2d(jnp.asarray(x), jnp.asarray(W), method), want, rtol=1e-11)
+
+
+@pytest.mark.x64
+def test_cnn_flatten_readout_matches_numpy(x64):
+    net = tl.nets.cnn((3,), "tanh", out_dim=2, readout="flatten", bias=False)
+    p = net.init(jax.random.key(5), (5, 6, 2))
+    assert p["a"].shape == (5 * 6 * 3, 2)
+    assert "b" not in p["conv"][0]
+    x = np.random.default_rng(5).standard_normal((4, 5, 6, 2))
+    W = np.asarray(p["conv"][0]["W"])
+    h = np.tanh(_conv_same_numpy(x, W) / np.sqrt(W[0].size))
+    want = h.reshape(4, -1) @ np.asarray(p["a"]) / np.sqrt(90.0)
+    np.testing.assert_allclose(net.apply(p, jnp.asarray(x)), want, rtol=1e-11)
+    with pytest.raises(ValueError, match=r"input_dim must be the image shape \(H, W, C\)"):
+        net.init(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"flatten readout needs 48 rows in params\[.a.\], which has 90"):
+        net.apply(p, jnp.ones((1, 4, 4, 2)))
+    with pytest.raises(ValueError, match="readout must be"):
+        tl.nets.cnn((3,), readout="max")
+    with pytest.raises(ValueError, match="method must be"):
+        tl.nets.conv2d(jnp.ones((1, 3, 3, 1)), jnp.ones((1, 1, 3, 3)), "fft")
+    with pytest.raises(ValueError, match="same C and odd k"):
+        tl.nets.conv2d(jnp.ones((1, 3, 3, 2)), jnp.ones((1, 1, 3, 3)))
+
+
 def test_bad_cnn_and_out_dim_arguments():
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         tl.nets.cnn((2,), kernel_size=2)
