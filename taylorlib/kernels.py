@@ -140,11 +140,11 @@ def _kahan_angle(u1, u2):
 
 def _fix_close(K, gram, same, any_close, entry, d):
     r"""``K`` with its entries at the (anti)collinear pairs (:func:`_close_pairs` of the unit ``gram``;
-    ``any_close``: whether there is one) replaced by ``entry(rows, cols)`` (index arrays that broadcast; ``d`` is the length of the vectors
-    that ``entry`` gathers per pair), on the device.
+    ``any_close``: whether there is one) replaced by ``entry(rows, cols)`` (index arrays that broadcast;
+    ``d`` is the length of the vectors that ``entry`` gathers per pair), on the device.
 
-    Nothing but a conditional is added when there is no such pair (the mask is recomputed inside it, so that
-    ``K`` stays one fused pass). When no row has more than :data:`_CLOSE_PER_ROW` such pairs (duplicates,
+    Nothing but a conditional is added when there is no such pair (the mask is recomputed inside it, so
+    that ``K`` stays one fused pass). When no row has more than :data:`_CLOSE_PER_ROW` such pairs (duplicates,
     rescaled rows) they are gathered with a row-wise ``lax.top_k`` (on the CPU cheaper to compile and to
     run than ``jnp.nonzero``); otherwise (low-dimensional data, where many pairs are nearly collinear)
     every pair is recomputed, in row blocks of :data:`_PAIR_BLOCK` elements.
