@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import activations as _act
-from ._checks import check_int, check_pair, is_tracer
+from ._checks import check_hashable, check_int, check_pair, is_tracer
 from .ntk import check_trainable
 from .typing import Array, Float
 
@@ -45,8 +45,8 @@ __all__ = ["nngp", "ntk", "dual", "quad_ntk", "order_k_ntk"]
 #: activation is then accurate to float32 round-off for ``k <= 3`` (tests/test_kernels_accuracy.py). The
 #: strip narrows like :math:`1/\sqrt s`, so :func:`dual` multiplies the node count by :math:`\sqrt 2` for
 #: every doubling of :math:`\max_i \|x_i\|^2/d` beyond 2, up to :data:`MAX_NODES`. The level is chosen
-#: from the data in the same way eagerly (on the host) and under ``jit`` (``lax.switch`` over the same
-#: node sets), so both use the same nodes.
+#: by the same formula eagerly (from the concrete inputs, so that only the rule used is compiled) and
+#: under ``jit`` (``lax.switch`` over the node sets), so both use the same nodes.
 NUM_NODES = 64
 NODES_PER_ORDER = 16
 TRUNCATION = 7.5
@@ -58,10 +58,13 @@ _QUAD_BLOCK = 2**24
 _COLLINEAR = 1e-2
 #: Elements of the ``(pairs, d)`` block of differences evaluated at once in :func:`_angles`.
 _PAIR_BLOCK = 2**22
+#: (Anti)collinear partners per row up to which :func:`_fix_close` gathers them instead of redoing all pairs.
+_CLOSE_PER_ROW = 4
+#: Upper bound of the node level an eager call passes on (above the level count of every rule).
+_MAX_LEVEL = 16
 _TINY = 1e-30
 
 
-@jax.jit
 def _covariances(x1, x2):
     d = x1.shape[1]
     s11 = jnp.sum(x1 * x1, axis=1) / d
@@ -105,55 +108,91 @@ def _arccos(rho):
     return jnp.where(rho >= 0, half, jnp.pi - half)
 
 
-@functools.partial(jax.jit, static_argnames=("same",))
-def _unit_gram(x1, x2, same):
-    u1, u2 = _unit_rows(x1), _unit_rows(x2)
-    rho = jnp.clip(u1 @ u2.T, -1.0, 1.0)
+def _close_pairs(rho, same):
+    r"""The (anti)collinear pairs :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (a row and itself excluded)."""
     close = jnp.abs(rho) > 1.0 - _COLLINEAR
+    return close & ~jnp.eye(rho.shape[0], dtype=bool) if same else close
+
+
+def _unit_gram(x1, x2, same):
+    """Unit rows, their Gram (unclipped and clipped to [-1, 1]), the angles by :func:`_arccos` and whether
+    any pair is (anti)collinear (:func:`_close_pairs`)."""
+    u1, u2 = _unit_rows(x1), _unit_rows(x2)
+    gram = u1 @ u2.T
+    rho = jnp.clip(gram, -1.0, 1.0)
     theta = _arccos(rho)
     if same:  # a row and itself: the angle is exactly 0 (unless the row is zero: pi/2)
         eye = jnp.eye(rho.shape[0], dtype=bool)
         nonzero = jnp.any(x1 != 0, axis=1)
         theta = jnp.where(eye, jnp.where(nonzero, 0.0, jnp.pi / 2)[:, None], theta)
-        close = close & ~eye
-    return u1, u2, rho, theta, jnp.sum(close)
+    return u1, u2, gram, rho, theta, jnp.any(_close_pairs(gram, same))
 
 
-def _angles(x1, x2):
-    r"""Angles between the rows of ``x1`` and ``x2``, accurate also near 0 and pi.
+def _kahan_angle(u1, u2):
+    r"""Angle :math:`\theta` between unit vectors (last axis) by Kahan's
+    :math:`2\,\mathrm{atan2}(|u - u'|, |u + u'|)`, with :math:`\cos\theta` and :math:`\sin\theta` from the
+    half-angle formulas (:math:`\tan(\theta/2) = |u - u'|/|u + u'|`, no sin or cos to compile)."""
+    minus = jnp.sqrt(jnp.sum((u1 - u2) ** 2, axis=-1))
+    plus = jnp.sqrt(jnp.sum((u1 + u2) ** 2, axis=-1))
+    total = jnp.maximum(minus * minus + plus * plus, _TINY)
+    return 2.0 * jnp.arctan2(minus, plus), (plus - minus) * (plus + minus) / total, 2.0 * minus * plus / total
+
+
+def _fix_close(K, gram, same, any_close, entry, d):
+    r"""``K`` with its entries at the (anti)collinear pairs (:func:`_close_pairs` of the unit ``gram``;
+    ``any_close``: whether there is one) replaced by ``entry(rows, cols)`` (index arrays that broadcast;
+    ``d`` is the length of the vectors that ``entry`` gathers per pair), on the device.
+
+    Nothing but a conditional is added when there is no such pair (the mask is recomputed inside it, so
+    that ``K`` stays one fused pass). When no row has more than :data:`_CLOSE_PER_ROW` such pairs (duplicates,
+    rescaled rows) they are gathered with a row-wise ``lax.top_k`` (on the CPU cheaper to compile and to
+    run than ``jnp.nonzero``); otherwise (low-dimensional data, where many pairs are nearly collinear)
+    every pair is recomputed, in row blocks of :data:`_PAIR_BLOCK` elements.
+    """
+    n1, n2 = K.shape
+    c = min(n2, _CLOSE_PER_ROW)
+
+    def fix(K):
+        close = _close_pairs(gram, same)
+
+        def gathered(K):
+            hits, cols = jax.lax.top_k(close.astype(K.dtype), c)  # (n1, c): the close columns of each row
+            values = entry(jnp.arange(n1)[:, None], cols)
+            for j in range(c):  # c fused selects: cheaper to compile than a scatter
+                at = (jnp.arange(n2)[None, :] == cols[:, j : j + 1]) & (hits[:, j : j + 1] > 0)
+                K = jnp.where(at, values[:, j : j + 1], K)
+            return K
+
+        def dense(K):
+            block = max(1, _PAIR_BLOCK // max(n2 * d, 1))
+            cols = jnp.arange(n2)
+            full = jax.lax.map(lambda i: entry(i[None], cols), jnp.arange(n1), batch_size=min(block, n1))
+            return jnp.where(close, full, K)
+
+        return jax.lax.cond(jnp.max(jnp.sum(close, axis=1)) > c, dense, gathered, K)
+
+    return jax.lax.cond(any_close, fix, lambda K: K, K)
+
+
+def _angles(x1, x2, same):
+    r"""Angles between the rows of ``x1`` and ``x2``, accurate also near 0 and pi (traced, under ``jit``).
 
     ``arccos`` of the Gram loses half the digits for (anti)collinear pairs (arccos(1 - eps) ~ sqrt(2 eps),
     ~3e-4 in float32, which lowered the relu NTK diagonal by ~1e-4 relative, like a negative ridge).
-    The diagonal of a symmetric kernel (``x2 is x1``) is set to 0 exactly. Any other pair with
-    :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (duplicates, near-duplicates) is recomputed on the host with
-    Kahan's :math:`\theta = 2\,\mathrm{atan2}(|\hat x - \hat x'|, |\hat x + \hat x'|)`, exact to the
-    round-off of the unit vectors; when there is none, only a count leaves the device. Under ``jit``
-    (traced inputs) the polynomial ``arccos`` is returned. A zero row has angle pi/2 with every row.
+    The diagonal of a symmetric kernel (``same``) is set to 0 exactly. Any other pair with
+    :math:`|\cos\theta| > 1 -` ``_COLLINEAR`` (duplicates, near-duplicates) is recomputed with Kahan's
+    :math:`\theta = 2\,\mathrm{atan2}(|\hat x - \hat x'|, |\hat x + \hat x'|)`, exact to the round-off
+    of the unit vectors (:func:`_fix_close`, which costs nothing when there is no such pair). A zero row
+    has angle pi/2 with every row.
     """
-    same = x2 is x1
-    u1, u2, rho, theta, n_close = _unit_gram(x1, x2, same=same)
-    if is_tracer(rho) or int(n_close) == 0:
-        return theta
-    mask = np.abs(np.asarray(rho)) > 1.0 - _COLLINEAR
-    if same:
-        np.fill_diagonal(mask, False)
-    rows, cols = np.nonzero(mask)
-    v1, v2 = np.asarray(u1), np.asarray(u2)
-    theta = np.array(theta)
-    step = max(1, _PAIR_BLOCK // max(v1.shape[1], 1))
-    for start in range(0, rows.size, step):
-        r, c = rows[start : start + step], cols[start : start + step]
-        minus = np.linalg.norm(v1[r] - v2[c], axis=1)
-        plus = np.linalg.norm(v1[r] + v2[c], axis=1)
-        theta[r, c] = 2.0 * np.arctan2(minus, plus)
-    return jnp.asarray(theta)
+    u1, u2, gram, _, theta, any_close = _unit_gram(x1, x2, same=same)
+    return _fix_close(theta, gram, same, any_close, lambda r, c: _kahan_angle(u1[r], u2[c])[0], x1.shape[1])
 
 
-def _relu_dual(j, s11, s22, s12, x1, x2):
-    return _relu_from_angles(j, s11, s22, _angles(x1, x2))
+def _relu_dual(j, s11, s22, s12, x1, x2, same):
+    return _relu_from_angles(j, s11, s22, _angles(x1, x2, same))
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
 def _relu_from_angles(j, s11, s22, theta):
     if j == 0:
         norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
@@ -161,29 +200,38 @@ def _relu_from_angles(j, s11, s22, theta):
     return (jnp.pi - theta) / (2 * jnp.pi)
 
 
-@functools.partial(jax.jit, static_argnames=("same", "blocks"))
+def _relu_ntk_from(blocks, dot, norms, theta, cos, sin):
+    K = jnp.zeros_like(theta)
+    if "W" in blocks:
+        K = K + dot * (jnp.pi - theta) / (2 * jnp.pi)
+    if "a" in blocks:
+        K = K + norms * (sin + (jnp.pi - theta) * cos) / (2 * jnp.pi)
+    return K
+
+
 def _relu_ntk(x1, x2, same, blocks):
     r"""The relu NTK in one fused pass, with :math:`\cos\theta = \rho` and :math:`\sin\theta = \sqrt{1-\rho^2}`
-    (XLA:CPU's sin and cos are slow), plus the number of (anti)collinear off-diagonal pairs, for which this
-    pass is not accurate and :func:`ntk` falls back to the angles of :func:`_angles`."""
+    (XLA:CPU's sin and cos are slow); the (anti)collinear off-diagonal pairs, for which this pass is not
+    accurate, are then recomputed from Kahan's angle (:func:`_fix_close`, as in :func:`_angles`)."""
     s11, s22, _ = _covariances(x1, x2)
-    _, _, rho, theta, n_close = _unit_gram(x1, x2, same=same)
+    u1, u2, gram, rho, theta, any_close = _unit_gram(x1, x2, same=same)
     # theta = 0 exactly on the diagonal of a symmetric kernel (set by _unit_gram) and for exact duplicates
-    # (which are counted in n_close and recomputed by the caller): there rho may sit a rounding below 1.
+    # (which are close pairs, recomputed below): there rho may sit a rounding below 1.
     exact = theta == 0
     cos = jnp.where(exact, 1.0, rho)
     sin = jnp.where(exact, 0.0, jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0)))
-    K = jnp.zeros_like(rho)
-    if "W" in blocks:
-        K = K + (x1 @ x2.T) * (jnp.pi - theta) / (2 * jnp.pi)
-    if "a" in blocks:
-        norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
-        K = K + norms * (sin + (jnp.pi - theta) * cos) / (2 * jnp.pi)
-    return K, n_close
+    norms = jnp.sqrt(jnp.maximum(s11[:, None] * s22[None, :], 0.0))
+    K = _relu_ntk_from(blocks, x1 @ x2.T, norms, theta, cos, sin)
+
+    def entry(r, c):  # from the rows, not from matrices of K's pass (which would then be materialized)
+        dot = jnp.sum(x1[r] * x2[c], axis=-1)
+        norm = jnp.sqrt(jnp.maximum(s11[r] * s22[c], 0.0))
+        return _relu_ntk_from(blocks, dot, norm, *_kahan_angle(u1[r], u2[c]))
+
+    return _fix_close(K, gram, same, any_close, entry, 3 * x1.shape[1])
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _erf_dual(j, s11, s22, s12, x1=None, x2=None):
+def _erf_dual(j, s11, s22, s12, x1=None, x2=None, same=False):
     a = 1.0 + 2.0 * s11[:, None]
     b = 1.0 + 2.0 * s22[None, :]
     if j == 0:
@@ -191,8 +239,7 @@ def _erf_dual(j, s11, s22, s12, x1=None, x2=None):
     return (4.0 / jnp.pi) / jnp.sqrt(a * b - 4.0 * s12**2)
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _quadratic_dual(j, s11, s22, s12, x1=None, x2=None):
+def _quadratic_dual(j, s11, s22, s12, x1=None, x2=None, same=False):
     if j == 0:
         return s11[:, None] * s22[None, :] + 2.0 * s12**2
     if j == 1:
@@ -280,6 +327,61 @@ def _quadrature_dual(s11, s22, s12, fn, q, batch):
     return jax.lax.map(row, (f1, rho), batch_size=batch)
 
 
+def _static_activation(activation: Any) -> _act.Activation:
+    """The :class:`~taylorlib.activations.Activation` of ``activation``, checked to be hashable (it is a
+    static argument of the jitted implementations, which are compiled once per activation)."""
+    act = _act.get(activation)
+    check_hashable(act.fn, "activation")
+    return act
+
+
+def _uses_quadrature(act: _act.Activation, k: int) -> bool:
+    return _CLOSED_FORMS.get((act.name or "", k)) is None and k <= act.max_order
+
+
+@jax.jit
+def _level_of(x1, x2):
+    s11, s22, _ = _covariances(x1, x1 if x2 is None else x2)
+    return _level(jnp.maximum(jnp.max(s11), jnp.max(s22)), _MAX_LEVEL)
+
+
+def _eager_level(x1, x2, act, ks) -> int | None:
+    """The node level (:func:`_level`) of concrete inputs, so that an eager call compiles only the rule it
+    uses; ``None`` for traced inputs (the jitted code then picks the level with ``lax.switch``, by the
+    same formula) or when no order in ``ks`` uses quadrature."""
+    if is_tracer(x1) or is_tracer(x2) or not any(_uses_quadrature(act, k) for k in ks):
+        return None
+    return int(_level_of(x1, x2))
+
+
+def _dual(x1, x2, act, k, level=None):
+    """:func:`dual` of validated inputs, traced inside the jitted implementations (``x2 = None``: ``x1``;
+    ``level``: the node level from :func:`_eager_level`, or ``None`` to choose it on the device)."""
+    same = x2 is None
+    x2 = x1 if same else x2
+    s11, s22, s12 = _covariances(x1, x2)
+    closed = _CLOSED_FORMS.get((act.name or "", k))
+    if closed is not None:
+        return closed(k, s11, s22, s12, x1, x2, same)
+    if k > act.max_order:
+        return jnp.zeros_like(s12)
+    fn = _act.derivative(act, k)
+    levels = _node_levels(k, act.name)
+    branches = [
+        functools.partial(
+            _quadrature_dual, fn=fn, q=q, batch=max(1, min(x1.shape[0], _QUAD_BLOCK // (x2.shape[0] * q * q)))
+        )
+        for q in levels
+    ]
+    if level is not None:
+        return branches[min(level, len(levels) - 1)](s11, s22, s12)
+    s_max = jnp.maximum(jnp.max(s11), jnp.max(s22))
+    return jax.lax.switch(_level(s_max, len(levels)), branches, s11, s22, s12)
+
+
+_dual_jit = functools.partial(jax.jit, static_argnames=("act", "k", "level"))(_dual)
+
+
 def dual(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
@@ -310,25 +412,9 @@ def dual(
     """
     k = check_int(k, "k", minimum=0)
     x1, x2 = check_pair(x1, x2)
-    act = _act.get(activation)
-    s11, s22, s12 = _covariances(x1, x2)
-    closed = _CLOSED_FORMS.get((act.name or "", k))
-    if closed is not None:
-        return closed(k, s11, s22, s12, x1, x2)
-    if k > act.max_order:
-        return jnp.zeros_like(s12)
-    fn = _act.derivative(act, k)
-    levels = _node_levels(k, act.name)
-    branches = [
-        functools.partial(
-            _quadrature_dual, fn=fn, q=q, batch=max(1, min(x1.shape[0], _QUAD_BLOCK // (x2.shape[0] * q * q)))
-        )
-        for q in levels
-    ]
-    s_max = jnp.maximum(jnp.max(s11), jnp.max(s22))
-    if is_tracer(s_max):  # under jit: the same choice, made on the device
-        return jax.lax.switch(_level(s_max, len(levels)), branches, s11, s22, s12)
-    return branches[int(_level(float(s_max), len(levels)))](s11, s22, s12)
+    act = _static_activation(activation)
+    x2 = None if x2 is x1 else x2
+    return _dual_jit(x1, x2, act=act, k=k, level=_eager_level(x1, x2, act, (k,)))
 
 
 def nngp(
@@ -378,15 +464,23 @@ def ntk(
     """
     trainable = check_trainable(trainable)
     x1, x2 = check_pair(x1, x2)
-    if _act.get(activation).name == "relu":  # fast path unless some off-diagonal pairs are collinear
-        K, n_close = _relu_ntk(x1, x2, same=x2 is x1, blocks=tuple(trainable))
-        if is_tracer(n_close) or int(n_close) == 0:
-            return K
-    K = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=x1.dtype)
-    if "W" in trainable:
-        K = K + (x1 @ x2.T) * dual(x1, x2, activation=activation, k=1)
-    if "a" in trainable:
-        K = K + dual(x1, x2, activation=activation, k=0)
+    act = _static_activation(activation)
+    x2 = None if x2 is x1 else x2
+    ks = (1,) * ("W" in trainable) + (0,) * ("a" in trainable)
+    level = None if act.name == "relu" else _eager_level(x1, x2, act, ks)
+    return _ntk_jit(x1, x2, act=act, blocks=tuple(trainable), level=level)
+
+
+@functools.partial(jax.jit, static_argnames=("act", "blocks", "level"))
+def _ntk_jit(x1, x2, act, blocks, level):
+    same = x2 is None
+    if act.name == "relu":  # one fused pass (plus a fix-up of the collinear pairs, if any)
+        return _relu_ntk(x1, x1 if same else x2, same=same, blocks=blocks)
+    K = jnp.zeros((x1.shape[0], x1.shape[0] if same else x2.shape[0]), dtype=x1.dtype)
+    if "W" in blocks:
+        K = K + (x1 @ (x1 if same else x2).T) * _dual(x1, x2, act, 1, level)
+    if "a" in blocks:
+        K = K + _dual(x1, x2, act, 0, level)
     return K
 
 
@@ -411,9 +505,15 @@ def order_k_ntk(
         True
     """
     k = check_int(k, "k", minimum=1)
-    act = _act.require_order(activation, k, f"the order-{k} kernel")
+    act = _static_activation(_act.require_order(activation, k, f"the order-{k} kernel"))
     x1, x2 = check_pair(x1, x2)
-    return (x1 @ x2.T) ** k * dual(x1, x2, activation=act, k=k) / math.factorial(k) ** 2
+    x2 = None if x2 is x1 else x2
+    return _order_k_jit(x1, x2, act=act, k=k, level=_eager_level(x1, x2, act, (k,)))
+
+
+@functools.partial(jax.jit, static_argnames=("act", "k", "level"))
+def _order_k_jit(x1, x2, act, k, level):
+    return (x1 @ (x1 if x2 is None else x2).T) ** k * _dual(x1, x2, act, k, level) / math.factorial(k) ** 2
 
 
 def quad_ntk(

@@ -19,6 +19,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 
 from . import activations as _act
 from . import taylor as _taylor
-from ._checks import check_finite, check_int, check_pair, check_positive, check_x
+from ._checks import as_array, check_finite, check_hashable, check_int, check_pair, check_positive, check_x
 from .typing import ApplyFn, Array, Float, Params
 
 __all__ = ["two_layer_terms", "quadratic_model", "quad_ntk", "to_movement", "from_movement", "learning_rate"]
@@ -90,9 +91,11 @@ def two_layer_terms(
     order = check_int(order, "order", minimum=0)
     W0, a, x = check_movement(params0, W, x)
     act = _act.get(activation)
-    return _terms(W0, a, W, x, act, order)
+    check_hashable(act.fn, "activation")
+    return _terms(W0, a, as_array(W), x, act=act, order=order)
 
 
+@functools.partial(jax.jit, static_argnames=("act", "order"))
 def _terms(W0, a, W, x, act, order):
     u, t = x @ W0.T, x @ W.T
     m = W0.shape[0]

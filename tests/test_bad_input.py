@@ -33,6 +33,18 @@ IMAGES = jnp.ones((3, 4, 4, 1))
 MLP_P = tl.nets.mlp((4,), "tanh", out_dim=2).init(KEY, D)
 
 
+class Unhashable:
+    """An elementwise activation that defines __eq__ without __hash__ (so it cannot be a static argument)."""
+
+    def __call__(self, z):
+        return jnp.tanh(z)
+
+    def __eq__(self, other):
+        return isinstance(other, Unhashable)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def sweep_fn(key, n):
     return jnp.mean(jax.random.normal(key, (n,)))
 
@@ -359,6 +371,12 @@ CASES = [
         r"activation Activation\('relu'\) has a vanishing derivative of order 2",
     ),
     (
+        "kernels/activation-unhashable",
+        lambda: tl.kernels.ntk(X, activation=Unhashable()),
+        TypeError,
+        r"activation must be hashable \(it is a static argument of jax.jit\)",
+    ),
+    (
         "kernels/order-k-zero",
         lambda: tl.kernels.order_k_ntk(X, activation="erf", k=0),
         ValueError,
@@ -529,6 +547,12 @@ CASES = [
         TypeError,
         r"W \(the movement\) must be real",
     ),  # bug
+    (
+        "quadratic/terms-activation-unhashable",
+        lambda: tl.quadratic.two_layer_terms(P0, W, X, activation=Unhashable(), order=2),
+        TypeError,
+        r"activation must be hashable",
+    ),
     (
         "quadratic/quad-ntk-relu",
         lambda: tl.quadratic.quad_ntk(P0, X, activation="relu"),

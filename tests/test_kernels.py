@@ -337,3 +337,87 @@ def test_bad_input():
         tl.kernels.dual(x, activation="erf", k=1.0)
     with pytest.raises(ValueError, match="x1 contains NaN"):
         tl.kernels.ntk(x.at[0, 0].set(jnp.nan))
+
+
+# ----------------------------------------------------------------------------- eager = jit
+
+
+#: Every public kernel on each of its paths: the relu fused pass, the relu angles, the closed forms, the
+#: quadrature (through ntk, order_k_ntk and quad_ntk; tests/test_kernels_accuracy.py checks dual at two node
+#: levels) and the zero-derivative shortcut.
+EAGER_VS_JIT = {
+    "ntk-relu": lambda a, b: tl.kernels.ntk(a, b, activation="relu"),
+    "ntk-relu-W": lambda a, b: tl.kernels.ntk(a, b, activation="relu", trainable=("W",)),
+    "nngp-relu": lambda a, b: tl.kernels.nngp(a, b, activation="relu"),
+    "dual-relu-1": lambda a, b: tl.kernels.dual(a, b, activation="relu", k=1),
+    "ntk-erf": lambda a, b: tl.kernels.ntk(a, b, activation="erf"),
+    "ntk-tanh-a": lambda a, b: tl.kernels.ntk(a, b, activation="tanh", trainable=("a",)),
+    "dual-quadratic-3": lambda a, b: tl.kernels.dual(a, b, activation="quadratic", k=3),
+    "quad_ntk-softplus": lambda a, b: tl.kernels.quad_ntk(a, b, activation="softplus"),
+    "order_k_ntk-erf-3": lambda a, b: tl.kernels.order_k_ntk(a, b, activation="erf", k=3),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.x64)])
+@pytest.mark.parametrize("case", list(EAGER_VS_JIT))
+def test_eager_and_jitted_kernels_are_identical(dtype, case, request):
+    # every public kernel runs one jitted implementation, so eager and jitted calls agree bit for bit;
+    # the inputs have a duplicate and a collinear row (the relu paths recompute their angles), and x2
+    # shares two rows with x1 (the quadrature cases, whose jitted form compiles every node level, only
+    # with x2 given)
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    fn = EAGER_VS_JIT[case]
+    x1 = inputs(n=8, d=5).astype(dtype)
+    x2 = jnp.concatenate([inputs(n=3, seed=4, d=5), x1[3:5]]).astype(dtype)
+    quadrature = case in ("ntk-tanh-a", "quad_ntk-softplus", "order_k_ntk-erf-3")
+    for b in (x2,) if quadrature else (None, x2):
+        eager = fn(x1, b)
+        jitted = jax.jit(fn)(x1, b)
+        assert eager.dtype == dtype
+        assert bool(jnp.all(jnp.isfinite(eager)))
+        assert bool(jnp.array_equal(eager, jitted)), (case, b is None)
+
+
+def kahan_relu_ntk(x1, x2):
+    """The relu NTK in float64 numpy from Kahan's angles 2 atan2(|u - u'|, |u + u'|) (exact near 0, pi)."""
+    x1, x2 = np.asarray(x1, np.float64), np.asarray(x2, np.float64)
+    d = x1.shape[1]
+    n1, n2 = np.linalg.norm(x1, axis=1), np.linalg.norm(x2, axis=1)
+    u1, u2 = x1 / n1[:, None], x2 / n2[:, None]
+    t = 2 * np.arctan2(
+        np.linalg.norm(u1[:, None] - u2[None], axis=-1), np.linalg.norm(u1[:, None] + u2[None], axis=-1)
+    )
+    k0 = (np.sin(t) + (np.pi - t) * np.cos(t)) / (2 * np.pi) * np.outer(n1, n2) / d
+    return (x1 @ x2.T) * (np.pi - t) / (2 * np.pi) + k0
+
+
+@pytest.mark.parametrize("n_close", ["few", "many"])
+def test_relu_kernels_are_accurate_for_collinear_pairs_eagerly_and_under_jit(n_close):
+    # "few": duplicates and rescaled rows in d = 30 (the close pairs are gathered); "many": d = 2, where
+    # ~10% of the pairs are within 8 degrees of (anti)collinear (every pair is recomputed in row blocks)
+    if n_close == "few":
+        x = inputs(n=40, d=30)
+    else:
+        phi = np.random.default_rng(1).uniform(0, 2 * np.pi, 60)
+        x = jnp.asarray(np.stack([np.cos(phi), np.sin(phi)], 1) * np.linspace(0.5, 2.0, 60)[:, None])
+        x = jnp.concatenate([x, -x[:3], 2 * x[3:6]])
+    ref = kahan_relu_ntk(x, x)
+    for K in (tl.kernels.ntk(x, activation="relu"), jax.jit(tl.kernels.ntk)(x)):
+        err = np.abs(np.asarray(K, np.float64) - ref) / np.abs(ref).max()
+        assert err.max() <= 1e-6, err.max()
+    for k in (0, 1):
+        f = lambda v, k=k: tl.kernels.dual(v, activation="relu", k=k)  # noqa: E731
+        assert bool(jnp.array_equal(f(x), jax.jit(f)(x)))
+
+
+def test_validation_under_jit_checks_shapes_and_options():
+    x = inputs()
+    with pytest.raises(ValueError, match="x1 must be 2-D"):
+        jax.jit(lambda v: tl.kernels.ntk(v[0]))(x)
+    with pytest.raises(ValueError, match="trainable"):
+        jax.jit(lambda v: tl.kernels.ntk(v, trainable=("b",)))(x)
+    with pytest.raises(ValueError, match="vanishing"):
+        jax.jit(lambda v: tl.kernels.quad_ntk(v, activation="relu"))(x)
+    # values are not checked on tracers: a NaN input gives a NaN kernel under jit, an error eagerly
+    assert bool(jnp.isnan(jax.jit(tl.kernels.ntk)(x.at[0, 0].set(jnp.nan))).any())

@@ -35,6 +35,29 @@ def test_two_layer_terms_match_taylor_terms(x64, act):
         assert float(jnp.max(jnp.abs(c - a))) <= 1e-10 * scale
 
 
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.x64)])
+def test_two_layer_terms_eager_and_jitted_are_identical(dtype, request):
+    # the public function validates, then runs one jitted implementation: eager = jit bit for bit
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    _, p0, W, x = _setup("tanh", m=16, d=4, n=6)
+    p0 = jax.tree_util.tree_map(lambda v: v.astype(dtype), p0)
+    W, x = W.astype(dtype), x.astype(dtype)
+    user = lambda z: jnp.log1p(jnp.exp(z))  # noqa: E731  (a callable activation)
+    for act, order in (("tanh", 3), ("relu", 1), (user, 2)):
+
+        def terms(p, W, x, act=act, order=order):
+            return jnp.stack(tl.quadratic.two_layer_terms(p, W, x, activation=act, order=order))
+
+        eager, jitted = terms(p0, W, x), jax.jit(terms)(p0, W, x)
+        assert eager.shape == (order + 1, 6)
+        assert eager.dtype == dtype
+        assert bool(jnp.array_equal(eager, jitted)), act
+    # validation still runs under jit on shapes (values are not checked on tracers)
+    with pytest.raises(ValueError, match="W \\(the movement\\) must have the shape"):
+        jax.jit(lambda W: tl.quadratic.two_layer_terms(p0, W, x, activation="tanh", order=2))(W[:3])
+
+
 @pytest.mark.x64
 def test_quadratic_model_is_the_second_term_and_homogeneous(x64):
     net, p0, W, x = _setup("softplus")
