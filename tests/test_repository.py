@@ -343,3 +343,19 @@ def test_every_chapter_figure_has_alt_text(nb):
         if any("image/png" in out.get("data", {}) for out in c.get("outputs", [])):
             alt = c["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
             assert len(alt.split()) >= 8, f"figure without alt text: {''.join(c['source'])[:60]!r}"
+
+
+def test_tests_import_the_shared_helpers_one_way():
+    """tests/helpers.py is imported as ``helpers`` (a second spelling, ``tests.helpers``, loads a second copy),
+    and no test module redefines one of its functions."""
+    import helpers
+
+    shared = {name for name, obj in vars(helpers).items() if callable(obj) and obj.__module__ == "helpers"}
+    assert shared >= {"assert_close_matrices", "assert_symmetric_psd", "np_sphere", "random_like"}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "tests.helpers", f"{path.name}: use 'from helpers import ...'"
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert not defined & shared, f"{path.name} redefines {sorted(defined & shared)} from tests/helpers.py"

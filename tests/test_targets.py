@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import RTOL
 
 import taylorlib as tl
 from taylorlib import targets as T
-from tests.helpers import RTOL
 
 #: Monte Carlo tolerance in standard errors (5 sigma: a false failure has probability ~1e-6 per check).
 Z_MC = 5.0
