@@ -13,7 +13,7 @@ import pytest
 import taylorlib as tl
 
 ACT = "softplus"
-#: Monte Carlo acceptance in standard errors (set below from measurements).
+#: Monte Carlo acceptance in standard errors: measured max 1.18 over 3 seed offsets (4 kept).
 MC_SIGMAS = 4.0
 
 
