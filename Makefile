@@ -22,7 +22,7 @@ XLA_ENV = $(if $(XLA_CACHE),JAX_COMPILATION_CACHE_DIR=$(XLA_CACHE) JAX_PERSISTEN
 BROWSER_STAMP := $(VENV)/.browser-$(HASH)
 OLDEST_VENV := _build/oldest-venv
 
-.PHONY: all install test test-slow unit x64 nbval book notebooks data bench bench-quick lint format upgrade clean \
+.PHONY: all install test test-slow unit x64 typecheck nbval book notebooks data bench bench-quick lint format upgrade clean \
 	colab-cell colab-check browser-check oldest-check serve figures
 
 all: test
@@ -50,6 +50,13 @@ format: $(STAMP)
 # drive chromium and run in `make browser-check`.
 unit: $(STAMP)
 	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser and not slow" --durations=15
+
+# The library's doctests with its type annotations (jaxtyping shapes and dtypes, and every other hint) checked
+# at call time by beartype (PEP 484 numeric tower: an int passes for a float). Test runs only: users never get
+# the hook. The unit tests themselves do not run under it yet (not tried in full: the machine was too loaded).
+TYPECHECKER := beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))
+typecheck: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) -m "not x64" "--jaxtyping-packages=taylorlib,$(TYPECHECKER)" taylorlib
 
 # The few inherently slow tests (marked slow: convex relaxations, float32 slope fits, chapter-3 mutation
 # runs); CI runs them after make test.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -305,13 +306,12 @@ def conv2d(x: Float[Array, "n H W C"], W: Float[Array, "O C k k"], method: str =
     r = k // 2
     H, Wd = x.shape[1], x.shape[2]
     xp = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)))
-    out = None
-    for i in range(k):
-        for j in range(k):
-            term = jnp.einsum("nhwc,oc->nhwo", xp[:, i : i + H, j : j + Wd, :], W[:, :, i, j])
-            out = term if out is None else out + term
-    assert out is not None  # k >= 1: at least one shifted product
-    return out
+    terms = [
+        jnp.einsum("nhwc,oc->nhwo", xp[:, i : i + H, j : j + Wd, :], W[:, :, i, j])
+        for i in range(k)
+        for j in range(k)
+    ]
+    return functools.reduce(operator.add, terms)  # the same left-to-right sum as a loop
 
 
 def _gaussian_layers(

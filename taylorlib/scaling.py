@@ -16,12 +16,12 @@ Example:
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .typing import PRNGKeyArray
 
@@ -76,7 +76,7 @@ def _float64(x: Any, name: str) -> np.ndarray:
     return out
 
 
-def crossing_point(ns: Sequence[float], errors: Any, threshold: float) -> np.ndarray:
+def crossing_point(ns: ArrayLike, errors: Any, threshold: float) -> np.ndarray:
     r"""The sample size :math:`n^\star` at which a learning curve first falls to ``threshold``.
 
     With :math:`i` the first index where :math:`e_i \le \tau`, :math:`n^\star` interpolates linearly
@@ -131,9 +131,7 @@ def crossing_point(ns: Sequence[float], errors: Any, threshold: float) -> np.nda
     return np.where(ok, np.exp(log_n), np.nan)
 
 
-def fit_exponent(
-    ns: Sequence[float], errors: Any, threshold: float, ds: Sequence[float] | None = None
-) -> Exponent:
+def fit_exponent(ns: ArrayLike, errors: Any, threshold: float, ds: ArrayLike | None = None) -> Exponent:
     r"""Threshold sample sizes :math:`n^\star(d)` and the exponent :math:`\alpha` of :math:`n^\star\propto d^\alpha`.
 
     :math:`n^\star` is :func:`crossing_point` of each curve; :math:`\alpha` and :math:`C` are the
@@ -197,10 +195,10 @@ def _fit_rows(log_d: np.ndarray, log_n: np.ndarray) -> np.ndarray:
 
 def bootstrap_exponent(
     key: PRNGKeyArray,
-    ns: Sequence[float],
+    ns: ArrayLike,
     errors: Any,
     threshold: float,
-    ds: Sequence[float],
+    ds: ArrayLike,
     *,
     n_boot: int = 2000,
     level: float = 0.9,

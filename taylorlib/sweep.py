@@ -43,8 +43,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Key
 
-from .typing import PRNGKeyArray
+from .typing import Array
 
 __all__ = ["Sweep", "run", "load"]
 
@@ -329,7 +330,7 @@ def run(
     fn: Callable[..., Any],
     grid: Mapping[str, Sequence[int]],
     *,
-    seeds: PRNGKeyArray,
+    seeds: Key[Array, " s"],
     cache: str | os.PathLike | None = None,
     progress: bool | None = None,
     vectorize: bool = True,

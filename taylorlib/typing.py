@@ -6,7 +6,7 @@ Shape letters used throughout taylorlib: ``n`` samples, ``d`` input dimension, `
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
@@ -16,6 +16,7 @@ __all__ = ["Params", "ApplyFn", "InitFn", "Model"]
 Params: TypeAlias = PyTree[Any]
 
 
+@runtime_checkable  # checkable as a parameter type (beartype in the test run): callable with __call__
 class ApplyFn(Protocol):
     """``apply(params, x) -> y`` with ``x: (n, d)`` and ``y: (n,)``.
 
@@ -31,6 +32,7 @@ class ApplyFn(Protocol):
     def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]: ...
 
 
+@runtime_checkable
 class InitFn(Protocol):
     """``init(key, input_dim) -> params``.
 

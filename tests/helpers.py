@@ -1,4 +1,8 @@
-"""Shared tolerances and comparison helpers for the test suite."""
+"""Shared tolerances, comparison helpers and input generators for the test suite.
+
+Imported as ``from helpers import ...`` everywhere: under pytest and xdist, the default prepend import
+mode puts tests/ (a folder without ``__init__.py``) on sys.path. test_repository checks that no test
+imports it as ``tests.helpers``, which would load a second copy of the module."""
 
 from __future__ import annotations
 
@@ -36,3 +40,28 @@ def tree_allclose(a, b, rtol: float | None = None, atol: float = 0.0) -> bool:
         if not np.allclose(np.asarray(u), np.asarray(v), rtol=r, atol=atol):
             return False
     return True
+
+
+def assert_symmetric_psd(K, psd_rtol: float = 1e-6, sym_rtol: float = 1e-6) -> None:
+    """Assert that ``K`` is square, symmetric to ``sym_rtol`` and PSD: its eigenvalues dip below zero by at
+    most ``psd_rtol * trace(K)`` (round-off)."""
+    K = np.asarray(K, dtype=np.float64)
+    assert K.ndim == 2, K.shape
+    assert K.shape[0] == K.shape[1], K.shape
+    np.testing.assert_allclose(K, K.T, rtol=sym_rtol, atol=0.1 * sym_rtol * np.abs(K).max())
+    eig = np.linalg.eigvalsh((K + K.T) / 2)
+    assert eig.min() >= -psd_rtol * np.trace(K), f"min eigenvalue {eig.min():.3e}"
+
+
+def np_sphere(seed: int, n: int, d: int) -> jax.Array:
+    """``n`` points uniform on the sphere of radius ``sqrt(d)`` in R^d, drawn with numpy (no JAX compile)."""
+    g = np.random.default_rng(seed).standard_normal((n, d))
+    return jnp.asarray(g * np.sqrt(d) / np.linalg.norm(g, axis=1, keepdims=True))
+
+
+def random_like(seed: int, tree, scale: float = 1.0):
+    """A Gaussian pytree with the structure and shapes of ``tree`` (numpy: no compile per shape)."""
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_map(
+        lambda v: jnp.asarray(scale * rng.standard_normal(jnp.shape(v)), jnp.result_type(v)), tree
+    )

@@ -7,6 +7,8 @@ Every case asserts the exception type *and* that the message names the offending
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -943,9 +945,39 @@ assert len(MODULES) >= 8, sorted(MODULES)
 assert len({case[0] for case in CASES}) == len(CASES), "case ids must be unique"
 
 
-@pytest.mark.parametrize(("thunk", "error", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_raises_a_clear_error(thunk, error, match):
+def _check_raises(thunk, error, match) -> None:
+    """``thunk()`` raises exactly ``error`` (not a subclass, not the other of TypeError/ValueError) with a
+    message matching ``match``."""
     with pytest.raises(error, match=match) as info:
         thunk()
-    # TypeError/ValueError only (NonFiniteError is a ValueError), never a bare JAX/numpy internal error
-    assert isinstance(info.value, TypeError | ValueError)
+    assert type(info.value) is error, f"raised {type(info.value).__name__}, the case expects {error.__name__}"
+
+
+def test_the_table_states_one_exact_type_and_an_argument_name():
+    for name, _, error, match in CASES:
+        # TypeError/ValueError (NonFiniteError is a ValueError), never a bare JAX/numpy internal error
+        assert error in (TypeError, ValueError, tl.train.NonFiniteError), name
+        # the regex starts with a word of the message (the argument's name), not with a wildcard
+        assert re.match(r"[A-Za-z_]", match), (name, match)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "match"),
+    [
+        (ValueError("x must be 2-D"), TypeError, r"x must be 2-D"),  # wrong type
+        (TypeError("x must be real"), ValueError, r"x must be real"),  # wrong type
+        (tl.train.NonFiniteError("params contains NaN"), ValueError, r"params"),  # subclass, not exact
+        (ValueError("y must be 2-D"), ValueError, r"x must be 2-D"),  # names another argument
+    ],
+)
+def test_a_case_with_the_wrong_type_or_message_fails(raised, expected, match):
+    def thunk():
+        raise raised
+
+    with pytest.raises((AssertionError, pytest.fail.Exception, type(raised))):
+        _check_raises(thunk, expected, match)
+
+
+@pytest.mark.parametrize(("thunk", "error", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_a_clear_error(thunk, error, match):
+    _check_raises(thunk, error, match)

@@ -9,9 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, rel_frobenius
+from helpers import assert_close_matrices, assert_symmetric_psd, rel_frobenius
 
 import taylorlib as tl
+from taylorlib import kernels as _kernels
 
 #: Closed form vs an independent float64 numpy transcription of the same formula.
 X64_RTOL = 1e-12
@@ -65,13 +66,6 @@ def numpy_erf_dual(x1, x2, k):
     if k == 0:
         return 2 / np.pi * np.arcsin(s12 / np.sqrt(np.outer(s1, s2)))
     return 4 / np.pi / np.sqrt(np.outer(s1, s2) - s12**2)
-
-
-def assert_symmetric_psd(K):
-    K = np.asarray(K, dtype=np.float64)
-    np.testing.assert_allclose(K, K.T, rtol=1e-6, atol=1e-7 * np.abs(K).max())
-    eig = np.linalg.eigvalsh((K + K.T) / 2)
-    assert eig.min() >= -PSD_RTOL * np.trace(K), f"min eigenvalue {eig.min():.3e}"
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -194,7 +188,7 @@ def test_a_user_function_named_like_a_builtin_is_not_dispatched_by_name():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("activation", ["softplus"])
+@pytest.mark.parametrize("activation", ["softplus", "tanh"])  # tanh: the quadrature with extra nodes
 def test_nngp_and_ntk_match_monte_carlo_over_neurons(x64, activation):
     # independent implementation: numpy neurons, numpy activations
     sigma = {"softplus": lambda u: np.logaddexp(0.0, u), "tanh": np.tanh}[activation]
@@ -277,7 +271,7 @@ def test_quad_ntk_is_order_two_kernel(x64):
     assert_close_matrices(
         K2, np.asarray(x @ x.T) ** 2 * tl.kernels.dual(x, activation="softplus", k=2) / 4, rtol=X64_RTOL
     )
-    assert_symmetric_psd(K2)
+    assert_symmetric_psd(K2, PSD_RTOL)
 
 
 def test_order_k_raises_for_relu_beyond_first_order():
@@ -298,8 +292,8 @@ def test_order_k_raises_for_relu_beyond_first_order():
 @pytest.mark.parametrize("activation", ["relu", "erf", "gelu"])
 def test_kernels_are_symmetric_psd(activation):
     x = inputs(n=14)
-    assert_symmetric_psd(tl.kernels.ntk(x, activation=activation))
-    assert_symmetric_psd(tl.kernels.nngp(x, activation=activation))
+    assert_symmetric_psd(tl.kernels.ntk(x, activation=activation), PSD_RTOL)
+    assert_symmetric_psd(tl.kernels.nngp(x, activation=activation), PSD_RTOL)
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "softplus"])
@@ -421,3 +415,124 @@ def test_validation_under_jit_checks_shapes_and_options():
         jax.jit(lambda v: tl.kernels.quad_ntk(v, activation="relu"))(x)
     # values are not checked on tracers: a NaN input gives a NaN kernel under jit, an error eagerly
     assert bool(jnp.isnan(jax.jit(tl.kernels.ntk)(x.at[0, 0].set(jnp.nan))).any())
+
+
+# ----------------------------------------------------------------------------- every branch is reached
+
+
+class _Spy:
+    """Records which branch of :func:`taylorlib.kernels.dual` / :func:`~taylorlib.kernels.ntk` ran (wraps the
+    module-level helpers that the Python dispatch looks up at call time, outside any jit)."""
+
+    def __init__(self, monkeypatch):
+        self.closed, self.quadrature, self.fused, self.n_close = [], [], [], []
+        for key, fn in list(_kernels._CLOSED_FORMS.items()):
+            monkeypatch.setitem(
+                _kernels._CLOSED_FORMS, key, self._wrap(fn, lambda *a, key=key: key, self.closed)
+            )
+        monkeypatch.setattr(
+            _kernels, "_quadrature_dual", self._wrap(_kernels._quadrature_dual, None, self.quadrature, "q")
+        )
+        relu_ntk = _kernels._relu_ntk
+
+        def fused(*args, **kwargs):
+            out = relu_ntk(*args, **kwargs)
+            self.fused.append(True)
+            self.n_close.append(int(out[1]))
+            return out
+
+        monkeypatch.setattr(_kernels, "_relu_ntk", fused)
+        jax.clear_caches()  # the dispatch runs when jit traces: retrace so the spy sees it
+
+    @staticmethod
+    def _wrap(fn, label, log, kwarg=None):
+        def wrapped(*args, **kwargs):
+            log.append(kwargs[kwarg] if kwarg else label(*args))
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+
+def _scaled_sphere(s, n=5, d=D, seed=0):
+    """n points with ||x||^2 / d = s (so the quadrature level is ceil(log2(s / 2)) for s > 2)."""
+    return tl.data.sphere(jax.random.key(seed), n, d) * math.sqrt(s)
+
+
+#: Node counts of the first three levels by the documented rule: 64 nodes, times sqrt(2) per doubling of
+#: max ||x||^2 / d beyond 2, plus NODES_PER_ORDER = 16 per derivative order for tanh and user callables.
+_LEVEL0, _LEVEL1, _LEVEL2 = 64, round(64 * math.sqrt(2)), 128
+#: (id naming the branch, activation, k, ||x||^2/d, expected closed-form key or expected node count or "zero")
+DUAL_BRANCHES = [
+    ("relu-k0-closed", "relu", 0, 1.0, ("relu", 0)),
+    ("relu-k1-closed", "relu", 1, 1.0, ("relu", 1)),
+    ("relu-k2-vanishes", "relu", 2, 1.0, "zero"),
+    ("erf-k0-closed", "erf", 0, 1.0, ("erf", 0)),
+    ("erf-k1-closed", "erf", 1, 1.0, ("erf", 1)),
+    ("erf-k2-quadrature", "erf", 2, 1.0, _LEVEL0),
+    ("quadratic-k2-closed", "quadratic", 2, 1.0, ("quadratic", 2)),
+    ("quadratic-k3-vanishes", "quadratic", 3, 1.0, "zero"),
+    ("softplus-k0-quadrature-level0", "softplus", 0, 1.0, _LEVEL0),
+    ("softplus-k1-quadrature-level1", "softplus", 1, 3.5, _LEVEL1),
+    ("softplus-k1-quadrature-level2", "softplus", 1, 7.0, _LEVEL2),
+    ("tanh-k0-quadrature", "tanh", 0, 1.0, _LEVEL0),
+    ("tanh-k3-quadrature-extra-nodes", "tanh", 3, 1.0, _LEVEL0 + 3 * 16),
+    ("gelu-k2-quadrature", "gelu", 2, 1.0, _LEVEL0),
+    ("user-callable-k1-quadrature-extra-nodes", lambda z: jnp.maximum(z, 0.0), 1, 1.0, 80),
+]
+
+
+@pytest.mark.parametrize(
+    ("activation", "k", "s", "branch"), [c[1:] for c in DUAL_BRANCHES], ids=[c[0] for c in DUAL_BRANCHES]
+)
+def test_each_named_dual_case_reaches_its_branch(monkeypatch, activation, k, s, branch):
+    spy = _Spy(monkeypatch)
+    x = _scaled_sphere(s)
+    K = tl.kernels.dual(x, activation=activation, k=k)
+    assert K.shape == (5, 5)
+    if branch == "zero":
+        assert (spy.closed, spy.quadrature) == ([], [])
+        assert not np.any(np.asarray(K))
+    elif isinstance(branch, tuple):
+        assert (spy.closed, spy.quadrature) == ([branch], [])
+    else:
+        assert (spy.closed, spy.quadrature) == ([], [branch])
+        assert np.all(np.isfinite(np.asarray(K)))
+        assert np.any(np.asarray(K))
+
+
+def test_the_node_table_matches_the_branch_table():
+    """The node counts of the branch table (the documented rule) are the ones dual() uses."""
+    assert _kernels._node_levels(0)[:3] == (_LEVEL0, _LEVEL1, _LEVEL2)
+    assert _kernels._node_levels(3, "tanh")[0] == 64 + 3 * 16
+    assert _kernels._node_levels(1, None)[0] == 64 + 16
+
+
+@pytest.mark.parametrize(
+    ("case", "fallback"),
+    [("relu-distinct-rows-fused", False), ("relu-collinear-pair-falls-back", True)],
+)
+def test_relu_ntk_fused_path_and_its_collinear_fallback(case, fallback):
+    # the fused pass and its on-device recomputation of (anti)collinear pairs run inside one jitted
+    # program, so the branch is identified by its values: theta = 0 and pi exactly for collinear pairs
+    x = _scaled_sphere(1.0)
+    x2 = jnp.concatenate([x[:2] * 2.0, -x[2:3]]) if fallback else _scaled_sphere(1.0, n=3, seed=1)
+    K = tl.kernels.ntk(x, x2, activation="relu")
+    ref = numpy_relu_ntk(x, x2)
+    np.testing.assert_allclose(np.asarray(K, np.float64), ref, rtol=2e-5, atol=2e-5 * np.abs(ref).max())
+    if fallback:  # theta = 0 and pi exactly for the collinear pairs: the W block is (x.x') / 2 and 0
+        xs, x2s = np.asarray(x, np.float64), np.asarray(x2, np.float64)
+        np.testing.assert_allclose(float(K[0, 0]), xs[0] @ x2s[0] * (0.5 + 0.5 / D), rtol=1e-6)
+        np.testing.assert_allclose(float(K[2, 2]), 0.0, atol=1e-6)
+
+
+@pytest.mark.x64
+def test_relu_float32_uses_the_polynomial_arccos_and_float64_the_exact_one(x64):
+    """The float32 arccos is a polynomial with absolute error <= 2e-8 (not jnp.arccos: the bits differ);
+    float64 uses jnp.arccos (agrees with numpy to round-off, which the polynomial could not)."""
+    rho = np.linspace(-0.98, 0.98, 4001)
+    got32 = np.asarray(_kernels._arccos(jnp.asarray(rho, jnp.float32)), np.float64)
+    err32 = np.abs(got32 - np.arccos(rho.astype(np.float32).astype(np.float64))).max()
+    assert err32 <= 2e-8 + 4e-7, err32
+    assert not np.array_equal(got32, np.asarray(jnp.arccos(jnp.asarray(rho, jnp.float32)), np.float64))
+    got64 = np.asarray(_kernels._arccos(jnp.asarray(rho, jnp.float64)))
+    assert np.abs(got64 - np.arccos(rho)).max() <= 1e-15

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, rel_frobenius
+from helpers import assert_close_matrices, assert_symmetric_psd, rel_frobenius
 from jax.flatten_util import ravel_pytree
 
 import taylorlib as tl
@@ -53,14 +53,6 @@ def restricted_apply(net, params, trainable):
     fixed = {k: v for k, v in params.items() if k not in trainable}
     sub = {k: v for k, v in params.items() if k in trainable}
     return (lambda p, x: net.apply({**fixed, **p}, x)), sub
-
-
-def assert_symmetric_psd(K):
-    K = np.asarray(K, dtype=np.float64)
-    assert K.shape[0] == K.shape[1]
-    np.testing.assert_allclose(K, K.T, rtol=1e-5, atol=1e-6 * np.abs(K).max())
-    eig = np.linalg.eigvalsh((K + K.T) / 2)
-    assert eig.min() >= -PSD_RTOL * np.trace(K), f"min eigenvalue {eig.min():.3e}"
 
 
 # ----------------------------------------------------------------------------- three implementations
@@ -184,9 +176,11 @@ def test_empirical_converges_to_analytic_at_large_width(activation):
 def test_kernels_are_symmetric_psd(activation):
     net, params, x = setup(activation, width=32, n=12, symmetric=True)
     x = jnp.concatenate([x, x[:2]])  # repeated rows make K singular, the hard case for PSD
-    assert_symmetric_psd(tl.ntk.empirical_ntk(net.apply, params, x, method="jacobian"))
-    assert_symmetric_psd(tl.ntk.empirical_ntk(net.apply, params, x, method="ntvp"))
-    assert_symmetric_psd(tl.ntk.two_layer_ntk(params, x, activation=activation))
+    assert_symmetric_psd(
+        tl.ntk.empirical_ntk(net.apply, params, x, method="jacobian"), PSD_RTOL, sym_rtol=1e-5
+    )
+    assert_symmetric_psd(tl.ntk.empirical_ntk(net.apply, params, x, method="ntvp"), PSD_RTOL, sym_rtol=1e-5)
+    assert_symmetric_psd(tl.ntk.two_layer_ntk(params, x, activation=activation), PSD_RTOL, sym_rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- bad input

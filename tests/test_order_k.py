@@ -23,6 +23,8 @@ from taylorlib import _order_k as ok
 X64_RTOL = 1e-10
 #: Monte Carlo means within this many standard errors of the exact mean.
 MC_SIGMAS = 5.0
+#: The sign-flip law test's band (8 rows and 28 correlations of 400 draws each).
+SIGN_SIGMAS = 5.5
 #: Empirical vs analytic k-th order kernel: relative Frobenius <= MC_CONST / sqrt(m) for independent
 #: neurons (the kernel is a mean of m iid rank-one terms; measured constants 0.6-1.5 for these inputs).
 MC_CONST = 6.0
@@ -160,9 +162,10 @@ def test_order_k_two_equals_sign_flip():
     signs = np.stack(
         [np.sign(np.asarray(ok.order_k(jax.random.key(i), W, 2)[:, 0] / W[:, 0])) for i in range(400)]
     )
-    assert np.all(np.abs(signs.mean(0)) < MC_SIGMAS / np.sqrt(400))
+    # measured max over 3 seed offsets: 3.5 standard errors (1.5x that is ~5.3: SIGN_SIGMAS)
+    assert np.all(np.abs(signs.mean(0)) < SIGN_SIGMAS / np.sqrt(400))
     corr = np.corrcoef(signs.T)[np.triu_indices(8, 1)]
-    assert np.all(np.abs(corr) < MC_SIGMAS / np.sqrt(400))  # independent rows
+    assert np.all(np.abs(corr) < SIGN_SIGMAS / np.sqrt(400))  # independent rows
 
 
 @pytest.mark.parametrize("k", [1, 3, 4, 5])

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, rel_frobenius, rtol_for
+from helpers import assert_close_matrices, np_sphere, random_like, rel_frobenius, rtol_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,18 +44,6 @@ RITZ_RTOL = 1e-4
 #: krr with ridge = 0 on distinct sphere points in float64: cond(K) stays below ~1e6 at these sizes, so the
 #: training residual is ~cond * eps64 ~ 1e-10; 1e-7 leaves a margin.
 INTERP_RTOL = 1e-7
-
-
-def np_sphere(seed: int, n: int, d: int) -> jax.Array:
-    g = np.random.default_rng(seed).standard_normal((n, d))
-    return jnp.asarray(g * np.sqrt(d) / np.linalg.norm(g, axis=1, keepdims=True), dtype=float)
-
-
-def random_like(seed: int, tree, scale: float = 1.0):
-    rng = np.random.default_rng(seed)
-    return jax.tree_util.tree_map(
-        lambda v: jnp.asarray(scale * rng.standard_normal(jnp.shape(v)), jnp.result_type(v)), tree
-    )
 
 
 @functools.cache

@@ -12,6 +12,9 @@ from helpers import assert_close_matrices, rel_frobenius
 
 import taylorlib as tl
 
+#: quad_ntk at width m vs its limit: relative Frobenius <= MC_CONST / sqrt(m); measured sqrt(m) * error
+#: at m = 4096: max 0.71 over 3 seed offsets (4 kept).
+MC_CONST = 4.0
 ACTS = ["softplus", "tanh", "smooth_relu2", "erf"]
 
 
@@ -92,7 +95,7 @@ def test_quad_ntk_converges_to_the_analytic_kernel():
         p0 = tl.nets.two_layer(m, "softplus").init(jax.random.key(m), 6)
         errs.append(rel_frobenius(tl.quadratic.quad_ntk(p0, x, activation="softplus"), K_inf))
     # Monte Carlo over m neurons (m/2 distinct): error ~ c / sqrt(m); c ~ 1 at this n.
-    assert errs[1] < 4.0 / math.sqrt(4096)
+    assert errs[1] < MC_CONST / math.sqrt(4096)
     assert errs[1] < errs[0]
 
 

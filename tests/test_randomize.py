@@ -13,6 +13,8 @@ import pytest
 import taylorlib as tl
 
 ACT = "softplus"
+#: Monte Carlo acceptance in standard errors: measured max 1.18 over 3 seed offsets (4 kept).
+MC_SIGMAS = 4.0
 
 
 def _setup(m=8, d=3, n=5, scale=0.6, seed=0, symmetric=True):
@@ -82,7 +84,7 @@ def test_expected_loss_matches_monte_carlo_at_large_width():
     samples = jax.vmap(lambda k: jnp.mean((rand(p, x, k) - y) ** 2))(keys)
     exact = tl.randomize.expected_square_loss(p0, W, x, y, activation=ACT, model="network")
     se = float(jnp.std(samples)) / math.sqrt(num)
-    assert abs(float(jnp.mean(samples)) - float(exact)) < 4 * se + 1e-6
+    assert abs(float(jnp.mean(samples)) - float(exact)) < MC_SIGMAS * se + 1e-6
 
 
 def test_mc_objective_is_unbiased_for_the_exact_loss():
@@ -94,7 +96,7 @@ def test_mc_objective_is_unbiased_for_the_exact_loss():
     )
     exact = float(tl.randomize.expected_square_loss(p0, W, x, y, activation=ACT, model="network"))
     se = float(jnp.std(vals)) / math.sqrt(len(vals))
-    assert abs(float(jnp.mean(vals)) - exact) < 4 * se + 1e-6
+    assert abs(float(jnp.mean(vals)) - exact) < MC_SIGMAS * se + 1e-6
     grad = jax.grad(tl.randomize.mc_objective(sq, net.apply, p0, jax.random.key(0), 4))(p)
     assert bool(jnp.all(jnp.isfinite(grad["W"])))
 

@@ -147,9 +147,24 @@ def _asserts(source: str) -> list[ast.Assert]:
     return [node for node in ast.walk(ast.parse("\n".join(lines))) if isinstance(node, ast.Assert)]
 
 
-def _is_constant(test: ast.expr) -> bool:
-    """An assert test that does not depend on any computed value (``True``, ``1 < 2``, ``x == x``)."""
+def _bound_names(source: str) -> set[str]:
+    """Names a notebook computes: targets of assignments, for loops, with/as, walrus and function defs."""
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    names = set()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+    return names
+
+
+def _is_constant(test: ast.expr, computed: set[str] | None = None) -> bool:
+    """An assert test that does not depend on any computed value (``True``, ``1 < 2``, ``x == x``, and,
+    given the names the notebook ``computed``, ``len([1, 2]) == 2`` or ``np.pi > 3``: no computed name)."""
     if not any(isinstance(n, ast.Name | ast.Attribute | ast.Call | ast.Subscript) for n in ast.walk(test)):
+        return True
+    if computed is not None and not any(isinstance(n, ast.Name) and n.id in computed for n in ast.walk(test)):
         return True
     if isinstance(test, ast.Compare) and len(test.comparators) == 1:
         same = ast.dump(test.left) == ast.dump(test.comparators[0])
@@ -162,6 +177,9 @@ def test_constant_asserts_are_recognized():
         _is_constant(a.test) for a in _asserts("assert True\nassert 1 < 2\nassert x == x\nassert err < tol")
     ]
     assert flagged == [True, True, True, False]
+    source = "import numpy as np\nerr = f()\nassert len([1, 2]) == 2\nassert np.pi > 3\nassert err < 1e-3"
+    computed = _bound_names(source)
+    assert [_is_constant(a.test, computed) for a in _asserts(source)] == [True, True, False]
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
@@ -188,7 +206,8 @@ def test_notebook_hygiene(nb):
     assert after, "no code cell after the Checks heading"
     asserts = _asserts("".join(after[0]["source"]))
     assert len(asserts) >= 3, f"the Checks cell has {len(asserts)} assert statements (at least 3 claims)"
-    constant = [ast.unparse(a.test) for a in asserts if _is_constant(a.test)]
+    computed = _bound_names("\n".join(sources))
+    constant = [ast.unparse(a.test) for a in asserts if _is_constant(a.test, computed)]
     assert constant == [], f"asserts that cannot fail: {constant}"
     ignored = sum("NBVAL_IGNORE_OUTPUT" in s for s in sources)
     assert ignored <= len(code) / 4, f"{ignored}/{len(code)} cells ignore their output"
@@ -324,3 +343,19 @@ def test_every_chapter_figure_has_alt_text(nb):
         if any("image/png" in out.get("data", {}) for out in c.get("outputs", [])):
             alt = c["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
             assert len(alt.split()) >= 8, f"figure without alt text: {''.join(c['source'])[:60]!r}"
+
+
+def test_tests_import_the_shared_helpers_one_way():
+    """tests/helpers.py is imported as ``helpers`` (a second spelling, ``tests.helpers``, loads a second copy),
+    and no test module redefines one of its functions."""
+    import helpers
+
+    shared = {name for name, obj in vars(helpers).items() if callable(obj) and obj.__module__ == "helpers"}
+    assert shared >= {"assert_close_matrices", "assert_symmetric_psd", "np_sphere", "random_like"}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "tests.helpers", f"{path.name}: use 'from helpers import ...'"
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert not defined & shared, f"{path.name} redefines {sorted(defined & shared)} from tests/helpers.py"

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import RTOL
 
 import taylorlib as tl
-from tests.helpers import RTOL
 
 ROOT = Path(__file__).resolve().parents[1]
 RTOL32 = RTOL[np.dtype("float32")]

@@ -13,13 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import RTOL
 
 import taylorlib as tl
 from taylorlib import targets as T
-from tests.helpers import RTOL
 
-#: Monte Carlo tolerance in standard errors (5 sigma: a false failure has probability ~1e-6 per check).
-Z_MC = 5.0
+#: Monte Carlo tolerance in standard errors. Measured max |mean - exact| / se per test over 2 seed offsets
+#: (every key shifted): up to 3.96 (single_index), 3.47 (abs_teacher), 3.15 (low_rank): 1.5x is ~6.
+Z_MC = 6.0
 N_MC = 200_000
 
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices
+from helpers import assert_close_matrices, np_sphere, random_like
 
 import taylorlib as tl
 
@@ -25,19 +25,6 @@ SLOPE_TOL = 0.25
 
 SMOOTH = ("tanh", "erf", "softplus", "gelu", "smooth_relu2")
 N, D, M = 5, 3, 6
-
-
-def random_like(seed, tree, scale=1.0):
-    """A Gaussian pytree with the structure and shapes of ``tree`` (numpy: no compile per shape)."""
-    rng = np.random.default_rng(seed)
-    return jax.tree_util.tree_map(
-        lambda v: jnp.asarray(scale * rng.standard_normal(jnp.shape(v)), jnp.result_type(v)), tree
-    )
-
-
-def np_sphere(seed, n, d):
-    g = np.random.default_rng(seed).standard_normal((n, d))
-    return jnp.asarray(g * np.sqrt(d) / np.linalg.norm(g, axis=1, keepdims=True))
 
 
 def assert_terms_close(terms_a, terms_b, rtol):

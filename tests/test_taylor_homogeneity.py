@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_close_matrices
 
 import taylorlib as tl
-from tests.helpers import assert_close_matrices
 
 #: Float64 round-off of a handful of jvp/jet passes on a width-32 network.
 X64_RTOL = 1e-10

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import rel_frobenius
 
 import taylorlib as tl
-from tests.helpers import rel_frobenius
 
 WIDTHS = (4, 16, 64)
 NUM, D = 3, 5
