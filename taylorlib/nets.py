@@ -310,6 +310,7 @@ def conv2d(x: Float[Array, "n H W C"], W: Float[Array, "O C k k"], method: str =
         for j in range(k):
             term = jnp.einsum("nhwc,oc->nhwo", xp[:, i : i + H, j : j + Wd, :], W[:, :, i, j])
             out = term if out is None else out + term
+    assert out is not None  # k >= 1: at least one shifted product
     return out
 
 
