@@ -39,9 +39,10 @@ from ._checks import (
     check_int,
     check_pair,
 )
+from ._structured import mlp_ntk
 from .typing import ApplyFn, Array, Float, Params
 
-__all__ = ["empirical_ntk", "ntk_vp", "two_layer_ntk"]
+__all__ = ["empirical_ntk", "ntk_vp", "two_layer_ntk", "mlp_ntk"]
 
 _METHODS = ("auto", "jacobian", "ntvp")
 #: Largest Jacobian block (elements) that one chunk may hold: 2^26 floats = 256 MiB in float32.
@@ -496,8 +497,3 @@ def two_layer_ntk(
     check_float_leaves(params, "params")
     act = _act.get(activation)
     return _two_layer_ntk(params, x1, x2, act=act, trainable=check_trainable(trainable), same=same)
-
-
-from ._structured import mlp_ntk  # noqa: E402  (the structured NTK of nets.mlp)
-
-__all__ += ["mlp_ntk"]

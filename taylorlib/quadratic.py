@@ -28,9 +28,23 @@ import jax.numpy as jnp
 from . import activations as _act
 from . import taylor as _taylor
 from ._checks import check_finite, check_int, check_pair, check_positive, check_x
+from ._deprecation import moved_names
+from ._second_order import KernelEstimate, second_order_ntk
 from .typing import ApplyFn, Array, Float, Params
 
-__all__ = ["two_layer_terms", "quadratic_model", "quad_ntk", "to_movement", "from_movement", "learning_rate"]
+__all__ = [
+    "two_layer_terms",
+    "quadratic_model",
+    "quad_ntk",
+    "second_order_ntk",
+    "KernelEstimate",
+    "to_movement",
+    "from_movement",
+    "learning_rate",
+]
+
+#: ``tl.quadratic.order_k_ntk`` moved to :mod:`taylorlib.higher_order` (deprecated spelling).
+__getattr__ = moved_names("quadratic", {"order_k_ntk": "higher_order"})
 
 
 def check_movement(
@@ -208,12 +222,3 @@ def learning_rate(m: int, d: int, base: float = 1.0) -> float:
     d = check_int(d, "d", minimum=1)
     base = check_positive(base, "base")
     return base * m / d
-
-
-from ._order_k import order_k_ntk  # noqa: E402  (the empirical k-th order kernel)
-
-__all__ += ["order_k_ntk"]
-
-from ._second_order import KernelEstimate, second_order_ntk  # noqa: E402  (the Gram of f^Q's features)
-
-__all__ += ["second_order_ntk", "KernelEstimate"]

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from . import activations as _act
 from ._checks import as_float_array, check_callable, check_choice, check_finite, check_int, check_key
+from ._deprecation import moved_names
 from .quadratic import check_movement
 from .typing import ApplyFn, Array, Float, Params, PRNGKeyArray
 
@@ -43,6 +44,11 @@ __all__ = [
     "expected_square_loss",
     "mc_objective",
 ]
+
+#: The order-k randomization moved to :mod:`taylorlib.higher_order` (deprecated spellings).
+__getattr__ = moved_names(
+    "randomize", dict.fromkeys(("order_k", "order_k_laws", "coupling_error", "CouplingError"), "higher_order")
+)
 
 
 def _is_array(x: Any) -> bool:
@@ -387,8 +393,3 @@ def mc_objective(
         return jnp.mean(jax.vmap(one)(keys))
 
     return objective
-
-
-from ._order_k import CouplingError, coupling_error, order_k, order_k_laws  # noqa: E402  (higher-order randomization)
-
-__all__ += ["order_k", "order_k_laws", "coupling_error", "CouplingError"]

@@ -69,3 +69,13 @@ def test_moved_names_are_found_at_their_old_address():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         tl.data.nonexistent  # noqa: B018
     assert tl.sweep.fit_exponent is tl.scaling.fit_exponent
+
+
+def test_moved_order_k_names_warn_at_their_old_address():
+    with pytest.warns(DeprecationWarning, match=r"tl\.randomize\.coupling_error moved to tl\.higher_order"):
+        from taylorlib.randomize import coupling_error
+    assert coupling_error is tl.higher_order.coupling_error
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        tl.randomize.nonexistent  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'order_k'"):
+        tl.quadratic.order_k  # noqa: B018  (only the names that moved out of quadratic resolve)
