@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _two_layer
 from . import activations as _act
 from ._checks import as_float_array, check_finite, check_int, check_key, check_pair, check_x
 from .typing import Array, Float, Params, PRNGKeyArray
@@ -267,10 +268,11 @@ def _exact_block(W0, a, W, x, fn, dk, k):
         dev = fn(u + za * t + zb * s) - base
         mean = mean + p * dev
         second = second + p * dev * dev
+    pair_first = lambda v: jnp.sum(jnp.sum(v, axis=2), axis=1)  # add partners before summing
+    fk = pair_first(_two_layer.summands(u, t, a, dk, k, m=1))  # f^(k) times sqrt(m) (see _exact)
     a = a[None]
-    pair_first = lambda v: jnp.sum(jnp.sum(v * a, axis=2), axis=1)  # add partners before summing
     var = jnp.sum(jnp.sum((second - mean * mean) * a * a, axis=2), axis=1)
-    return pair_first(mean), var, pair_first(dk(u) * t**k) / math.factorial(k)
+    return pair_first(mean * a), var, fk
 
 
 def _exact(W0, a, W, x, fn, dk, k):
