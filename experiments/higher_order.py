@@ -8,7 +8,7 @@ refused):
     The order-k coupling of a paired smooth-ReLU² net (d = 20, n = 64 inputs on the sphere). The movement
     is coherent, ``w_r = C_k m^{-1/(2k)} v`` on the ``a_r = +1`` half, with ``C_k`` chosen so that the
     infinite-width prediction of ``RMS f^(k)`` on the seed's inputs is 1 (the scale of a unit-variance
-    label; see :func:`unit_scale`). Values are the fields of ``tl.randomize.coupling_error``:
+    label; see :func:`unit_scale`). Values are the fields of ``tl.higher_order.coupling_error``:
     ``error`` (relative to ``rms_fk``), ``spread`` (relative) and ``rms_fk``. Each seed key is split into
     ``(k_x, k_net)`` for the inputs and the initialization, drawn in float32 exactly as the chapter draws
     them, then evaluated in float64: the exact expectation is a k-th finite difference of sigma, and in

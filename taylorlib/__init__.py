@@ -8,6 +8,7 @@ Example:
 
 from . import activations as activations
 from . import data as data
+from . import higher_order as higher_order
 from . import kernel_regression as kernel_regression
 from . import kernels as kernels
 from . import landscape as landscape
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "activations",
     "data",
+    "higher_order",
     "kernel_regression",
     "kernels",
     "landscape",

@@ -155,7 +155,8 @@ def second_order_ntk(
         >>> est.kernel.shape, est.stderr.shape
         ((4, 4), (4, 4))
     """
-    from .ntk import _chunks, _leading, _take, check_input_pair, output_dim
+    from ._ntk_jacobian import _chunks, _leading, _take
+    from .ntk import check_input_pair, output_dim
 
     check_callable(apply, "apply")
     method = check_choice(method, "method", ("exact", "sketch"))

@@ -20,18 +20,33 @@ References:
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from . import _two_layer
 from . import activations as _act
+from . import higher_order as _higher_order
 from . import taylor as _taylor
-from ._checks import as_array, check_finite, check_hashable, check_int, check_pair, check_positive, check_x
+from ._checks import as_array, check_finite, check_hashable, check_int, check_positive, check_x
+from ._deprecation import moved_names
+from ._second_order import KernelEstimate, second_order_ntk
 from .typing import ApplyFn, Array, Float, Params
 
-__all__ = ["two_layer_terms", "quadratic_model", "quad_ntk", "to_movement", "from_movement", "learning_rate"]
+__all__ = [
+    "two_layer_terms",
+    "quadratic_model",
+    "quad_ntk",
+    "second_order_ntk",
+    "KernelEstimate",
+    "to_movement",
+    "from_movement",
+    "learning_rate",
+]
+
+#: ``tl.quadratic.order_k_ntk`` moved to :mod:`taylorlib.higher_order` (deprecated spelling).
+__getattr__ = moved_names("quadratic", {"order_k_ntk": "higher_order"})
 
 
 def check_movement(
@@ -97,11 +112,7 @@ def two_layer_terms(
 
 @functools.partial(jax.jit, static_argnames=("act", "order"))
 def _terms(W0, a, W, x, act, order):
-    u, t = x @ W0.T, x @ W.T
-    m = W0.shape[0]
-    return tuple(
-        (_act.derivative(act, k)(u) * t**k) @ a / (math.factorial(k) * math.sqrt(m)) for k in range(order + 1)
-    )
+    return _two_layer.taylor_terms(W0, a, W, x, act, order)
 
 
 def quadratic_model(apply: ApplyFn, params0: Params) -> ApplyFn:
@@ -153,12 +164,9 @@ def quad_ntk(
         >>> bool(jnp.linalg.norm(K - K_inf) < 0.1 * jnp.linalg.norm(K_inf))
         True
     """
-    act = _act.require_order(activation, 2, "the QuadNTK")
-    W0, _, _ = check_movement(params0)
-    x1, x2 = check_pair(x1, x2, d=W0.shape[1])
-    d2 = _act.derivative(act, 2)
-    s1, s2 = d2(x1 @ W0.T), d2(x2 @ W0.T)
-    return (s1 @ s2.T) * (x1 @ x2.T) ** 2 / (4 * W0.shape[0])
+    _act.require_order(activation, 2, "the QuadNTK")
+    check_movement(params0)
+    return _higher_order.order_k_ntk(params0, x1, x2, activation=activation, k=2)
 
 
 def to_movement(V: Float[Array, "m d"], k: int = 2) -> Float[Array, "m d"]:
@@ -211,12 +219,3 @@ def learning_rate(m: int, d: int, base: float = 1.0) -> float:
     d = check_int(d, "d", minimum=1)
     base = check_positive(base, "base")
     return base * m / d
-
-
-from ._order_k import order_k_ntk  # noqa: E402  (the empirical k-th order kernel)
-
-__all__ += ["order_k_ntk"]
-
-from ._second_order import KernelEstimate, second_order_ntk  # noqa: E402  (the Gram of f^Q's features)
-
-__all__ += ["second_order_ntk", "KernelEstimate"]

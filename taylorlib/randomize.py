@@ -30,8 +30,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import _two_layer
 from . import activations as _act
 from ._checks import as_float_array, check_callable, check_choice, check_finite, check_int, check_key
+from ._deprecation import moved_names
 from .quadratic import check_movement
 from .typing import ApplyFn, Array, Float, Params, PRNGKeyArray
 
@@ -43,6 +45,11 @@ __all__ = [
     "expected_square_loss",
     "mc_objective",
 ]
+
+#: The order-k randomization moved to :mod:`taylorlib.higher_order` (deprecated spellings).
+__getattr__ = moved_names(
+    "randomize", dict.fromkeys(("order_k", "order_k_laws", "coupling_error", "CouplingError"), "higher_order")
+)
 
 
 def _is_array(x: Any) -> bool:
@@ -273,10 +280,9 @@ def _expected_square_loss(W0, a, W, x, y, act, model):
         mean, var = _even_odd(W0, a, W, x, act)
         return jnp.mean((mean - y) ** 2 + var)
     u, t = x @ W0.T, x @ W.T
-    m = W0.shape[0]
-    f0 = act(u) @ a / math.sqrt(m)
-    f2 = (_act.derivative(act, 2)(u) * t**2) @ a / (2 * math.sqrt(m))
-    lin_energy = (_act.derivative(act, 1)(u) * t) ** 2 @ (a * a) / m
+    s0, s1, s2 = (_two_layer.summands(u, t, a, _act.derivative(act, k), k) for k in range(3))
+    f0, f2 = jnp.sum(s0, axis=-1), jnp.sum(s2, axis=-1)
+    lin_energy = jnp.sum(s1 * s1, axis=-1)  # the sign variance of f^(1)
     return jnp.mean((y - f0 - f2) ** 2 + lin_energy)
 
 
@@ -387,8 +393,3 @@ def mc_objective(
         return jnp.mean(jax.vmap(one)(keys))
 
     return objective
-
-
-from ._order_k import CouplingError, coupling_error, order_k, order_k_laws  # noqa: E402  (higher-order randomization)
-
-__all__ += ["order_k", "order_k_laws", "coupling_error", "CouplingError"]

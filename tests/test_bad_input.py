@@ -649,13 +649,13 @@ CASES = [
     ),  # bug
     (
         "randomize/order-k-odd-width",
-        lambda: tl.randomize.order_k(KEY, jnp.ones((5, D)), 3),
+        lambda: tl.higher_order.order_k(KEY, jnp.ones((5, D)), 3),
         ValueError,
         r"W has an odd number of rows m = 5",
     ),
     (
         "randomize/order-k-int-key",
-        lambda: tl.randomize.order_k(0, W, 2),
+        lambda: tl.higher_order.order_k(0, W, 2),
         TypeError,
         r"key must be a PRNG key",
     ),  # bug

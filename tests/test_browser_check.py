@@ -39,11 +39,13 @@ def test_prose_without_tex_is_clean(text):
 
 
 def test_text_problems_name_aliases_and_private_paths():
-    probs = bc.text_problems("fn ( jax.jaxlib._jax.Array ) Alias for field number 0 taylorlib._order_k.Thing")
+    probs = bc.text_problems(
+        "fn ( jax.jaxlib._jax.Array ) Alias for field number 0 taylorlib._second_order.Thing"
+    )
     assert any("Alias for field number" in p for p in probs)
     assert any("jax.jaxlib._jax.Array" in p for p in probs)
-    assert any("taylorlib._order_k.Thing" in p for p in probs)
-    assert bc.text_problems("taylorlib.randomize.CouplingError and jax.Array, a private_name here") == []
+    assert any("taylorlib._second_order.Thing" in p for p in probs)
+    assert bc.text_problems("taylorlib.higher_order.CouplingError and jax.Array, a private_name here") == []
 
 
 def _write(root: Path, name: str, body: str, head: str = "") -> Path:

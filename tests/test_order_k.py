@@ -1,5 +1,5 @@
-"""Higher-order randomization (taylorlib/_order_k.py, public as tl.randomize.order_k / coupling_error and
-tl.quadratic.order_k_ntk): exact moment identities of the laws, brute-force enumeration of every random
+"""Higher-order randomization and kernels (tl.higher_order: order_k, order_k_laws, coupling_error,
+order_k_ntk): exact moment identities of the laws, brute-force enumeration of every random
 configuration against the per-neuron formula, the Taylor orders of the expectation against nested-jvp
 Taylor terms, Monte Carlo against exact, the k = 2 sign flip, and the empirical k-th order kernel against
 explicit feature Grams and its infinite-width limit."""
@@ -17,7 +17,7 @@ import pytest
 from helpers import assert_close_matrices, rel_frobenius
 
 import taylorlib as tl
-from taylorlib import _order_k as ok
+from taylorlib import higher_order as ok
 
 #: Float64 agreement of two exact computations of the same expectation (sums of <= 1296 terms).
 X64_RTOL = 1e-10
@@ -268,11 +268,26 @@ def test_kth_term_matches_two_layer_terms(x64):
         np.testing.assert_allclose(np.asarray(fk), np.asarray(closed[k]), rtol=X64_RTOL, atol=1e-14)
 
 
-def test_public_names_are_the_private_functions():
-    assert tl.randomize.order_k is ok.order_k
-    assert tl.randomize.coupling_error is ok.coupling_error
-    assert tl.randomize.order_k_laws is ok.order_k_laws
-    assert tl.quadratic.order_k_ntk is ok.order_k_ntk
+@pytest.mark.parametrize(
+    ("old", "name"),
+    [
+        (tl.randomize, "order_k"),
+        (tl.randomize, "order_k_laws"),
+        (tl.randomize, "coupling_error"),
+        (tl.randomize, "CouplingError"),
+        (tl.quadratic, "order_k_ntk"),
+    ],
+)
+def test_old_spellings_are_deprecated_aliases(old, name):
+    with pytest.warns(
+        DeprecationWarning,
+        match=rf"tl\.{old.__name__.split('.')[-1]}\.{name} moved to "
+        rf"tl\.higher_order\.{name}",
+    ):
+        obj = getattr(old, name)
+    assert obj is getattr(tl.higher_order, name)
+    assert name not in old.__all__
+    assert name in tl.higher_order.__all__
 
 
 @pytest.mark.parametrize("k", [2, 3, 4])

@@ -311,7 +311,7 @@ def test_same_key_gives_bitwise_identical_results(seed):
             tl.data.sphere(k_data, 5, d),
             tl.data.gaussian(k_data, 5, d),
             tl.randomize.sign_flip(k_sign, params["W"]),
-            tl.randomize.order_k(k_order, params["W"], 3),
+            tl.higher_order.order_k(k_order, params["W"], 3),
         )
 
     a, b = draws(jax.random.key(seed)), draws(jax.random.key(seed))

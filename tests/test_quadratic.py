@@ -40,7 +40,7 @@ def test_two_layer_terms_match_taylor_terms(x64, act):
 
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=pytest.mark.x64)])
 def test_two_layer_terms_eager_and_jitted_are_identical(dtype, request):
-    # the public function validates, then runs one jitted implementation: eager = jit bit for bit
+    # the public function validates, then runs one jitted implementation: eager = jit to round-off
     if dtype == "float64":
         request.getfixturevalue("x64")
     _, p0, W, x = _setup("tanh", m=16, d=4, n=6)
@@ -55,7 +55,9 @@ def test_two_layer_terms_eager_and_jitted_are_identical(dtype, request):
         eager, jitted = terms(p0, W, x), jax.jit(terms)(p0, W, x)
         assert eager.shape == (order + 1, 6)
         assert eager.dtype == dtype
-        assert bool(jnp.array_equal(eager, jitted)), act
+        # an outer jit may fuse the inlined program differently: equal to a few ulps of the largest term
+        tol = 8 * jnp.finfo(dtype).eps * float(jnp.max(jnp.abs(eager)))
+        assert float(jnp.max(jnp.abs(eager - jitted))) <= tol, act
     # validation still runs under jit on shapes (values are not checked on tracers)
     with pytest.raises(ValueError, match="W \\(the movement\\) must have the shape"):
         jax.jit(lambda W: tl.quadratic.two_layer_terms(p0, W, x, activation="tanh", order=2))(W[:3])

@@ -8,8 +8,8 @@
   "Jacot et al., 2018" / "Bai and Lee, 2020", the same text that ``bibtex_reference_style: author_year`` puts
   in the chapters; the formatting style ``authoryear`` uses it and sorts by author, year, title.
 - **API page.** NamedTuple fields lose their "Alias for field number N" docstrings, and types are shown by
-  their public names (``jax.Array``, not ``jaxlib._jax.Array``; ``taylorlib.randomize.CouplingError``, not
-  ``taylorlib._order_k.CouplingError``).
+  their public names (``jax.Array``, not ``jaxlib._jax.Array``; ``taylorlib.quadratic.KernelEstimate``, not
+  ``taylorlib._second_order.KernelEstimate``).
 - **Each script once.** Jupyter Book registers some inline scripts twice (``const THEBE_JS_URL`` then throws
   "already been declared" in the console); duplicates are dropped from every page.
 """

@@ -1,7 +1,12 @@
-r"""Higher-order randomization: random movements whose expected network is :math:`f^{(0)} + f^{(k)} + \dots`.
+r"""Higher order: random movements whose expected network is :math:`f^{(0)} + f^{(k)} + \dots`, and the
+empirical k-th order kernel.
 
-Public through :mod:`taylorlib.randomize` (``order_k``, ``order_k_laws``, ``coupling_error``) and
-:mod:`taylorlib.quadratic` (``order_k_ntk``, the empirical k-th order kernel).
+:func:`order_k_laws`, :func:`order_k` and :func:`coupling_error` are the order-k randomization (its k = 2
+case is the sign flip of :mod:`taylorlib.randomize`); :func:`order_k_ntk` is the empirical kernel of the
+order-k model :math:`f^{(k)}` (its infinite-width limit is :func:`taylorlib.kernels.order_k_ntk`). They
+were first published as ``tl.randomize.order_k``, ``tl.randomize.order_k_laws``,
+``tl.randomize.coupling_error`` and ``tl.quadratic.order_k_ntk``; those spellings still work and emit a
+``DeprecationWarning``.
 
 **The construction (this book).** A two-layer net :math:`f(x) = m^{-1/2}\sum_r a_r\sigma((w_{0,r}+w_r)\cdot x)`
 is *paired* when neuron :math:`r` and its partner :math:`r' = r + m/2 \pmod m` share the initial row
@@ -59,6 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _two_layer
 from . import activations as _act
 from ._checks import as_float_array, check_finite, check_int, check_key, check_pair, check_x
 from .typing import Array, Float, Params, PRNGKeyArray
@@ -126,10 +132,10 @@ def order_k_laws(k: int) -> OrderKLaws:
 
     Example:
         >>> import taylorlib as tl
-        >>> laws = tl.randomize.order_k_laws(2)  # the sign flip
+        >>> laws = tl.higher_order.order_k_laws(2)  # the sign flip
         >>> laws.nodes_a.tolist(), laws.probs_a.tolist(), laws.nodes_b.tolist()
         ([-1.0, 1.0], [0.5, 0.5], [0.0])
-        >>> laws = tl.randomize.order_k_laws(3)
+        >>> laws = tl.higher_order.order_k_laws(3)
         >>> mu = lambda j: float(laws.probs_a @ laws.nodes_a**j - laws.probs_b @ laws.nodes_b**j)
         >>> [round(mu(j), 12) for j in range(1, 5)]
         [0.0, 0.0, 1.0, 0.0]
@@ -210,10 +216,10 @@ def order_k(key: PRNGKeyArray, W: Float[Array, "m d"], k: int) -> Float[Array, "
         >>> import jax, jax.numpy as jnp
         >>> import taylorlib as tl
         >>> W = jnp.ones((4, 2))
-        >>> Wk = tl.randomize.order_k(jax.random.key(0), W, 2)
+        >>> Wk = tl.higher_order.order_k(jax.random.key(0), W, 2)
         >>> bool(jnp.all(jnp.abs(Wk) == 1.0))               # k = 2: random signs
         True
-        >>> tl.randomize.order_k(jax.random.key(0), W, 3).shape
+        >>> tl.higher_order.order_k(jax.random.key(0), W, 3).shape
         (4, 2)
 
     References:
@@ -262,10 +268,11 @@ def _exact_block(W0, a, W, x, fn, dk, k):
         dev = fn(u + za * t + zb * s) - base
         mean = mean + p * dev
         second = second + p * dev * dev
+    pair_first = lambda v: jnp.sum(jnp.sum(v, axis=2), axis=1)  # add partners before summing
+    fk = pair_first(_two_layer.summands(u, t, a, dk, k, m=1))  # f^(k) times sqrt(m) (see _exact)
     a = a[None]
-    pair_first = lambda v: jnp.sum(jnp.sum(v * a, axis=2), axis=1)  # add partners before summing
     var = jnp.sum(jnp.sum((second - mean * mean) * a * a, axis=2), axis=1)
-    return pair_first(mean), var, pair_first(dk(u) * t**k) / math.factorial(k)
+    return pair_first(mean * a), var, fk
 
 
 def _exact(W0, a, W, x, fn, dk, k):
@@ -402,7 +409,7 @@ def coupling_error(
         >>> x = tl.data.sphere(jax.random.key(1), 50, 10)
         >>> v = jax.numpy.eye(10)[0]                                    # a unit direction
         >>> W = (p0["a"] > 0)[:, None] * 2000 ** (-1 / 6) * v[None, :]  # coherent, ||w_r|| ~ m^(-1/6)
-        >>> res = tl.randomize.coupling_error(p0, W, x, activation="smooth_relu2", k=3)
+        >>> res = tl.higher_order.coupling_error(p0, W, x, activation="smooth_relu2", k=3)
         >>> bool(res.error < 0.05), bool(res.spread > 1.0)  # the mean couples, a single draw does not
         (True, True)
 
@@ -460,7 +467,7 @@ def order_k_ntk(
         >>> import taylorlib as tl
         >>> p0 = tl.nets.two_layer(6, activation="quadratic").init(jax.random.key(0), 3)
         >>> x = tl.data.sphere(jax.random.key(1), 4, 3)
-        >>> K2 = tl.quadratic.order_k_ntk(p0, x, activation="quadratic", k=2)   # sigma'' = 2
+        >>> K2 = tl.higher_order.order_k_ntk(p0, x, activation="quadratic", k=2)   # sigma'' = 2
         >>> bool(jnp.allclose(K2, (x @ x.T) ** 2, rtol=1e-5))
         True
     """
