@@ -3,7 +3,7 @@
 Example:
     >>> import taylorlib as tl
     >>> tl.__version__
-    '0.1.0'
+    '0.2.0'
 """
 
 from . import activations as activations
@@ -27,7 +27,7 @@ from . import taylor as taylor
 from . import train as train
 from . import typing as typing
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The public submodules; every name in their ``__all__`` is public API.
 __all__ = [
