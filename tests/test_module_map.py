@@ -100,6 +100,7 @@ LAYERS: dict[str, set[str]] = {
         "_structured",
         "_second_order",
         "kernels",
+        "_closed_forms",
         "quadratic",
         "higher_order",
         "randomize",
