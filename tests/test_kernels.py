@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, assert_symmetric_psd, rel_frobenius
+from helpers import assert_close_matrices, assert_symmetric_psd, clear_jit_caches, rel_frobenius
 
 import taylorlib as tl
 from taylorlib import kernels as _kernels
@@ -442,7 +442,7 @@ class _Spy:
             return out
 
         monkeypatch.setattr(_kernels, "_relu_ntk", fused)
-        jax.clear_caches()  # the dispatch runs when jit traces: retrace so the spy sees it
+        clear_jit_caches(_kernels)  # the dispatch runs when jit traces: retrace so the spy sees it
 
     @staticmethod
     def _wrap(fn, label, log, kwarg=None):

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import clear_jit_caches
 
 import taylorlib as tl
 from taylorlib import activations as _act
@@ -53,7 +54,7 @@ def test_quadrature_kernels_reach_float32_roundoff(x64, activation, monkeypatch)
             if (activation, k) in (("erf", 0), ("erf", 1)):
                 continue  # closed forms
             used.clear()
-            jax.clear_caches()  # the dispatch runs when jit traces: retrace so the spy sees it
+            clear_jit_caches(_kernels)  # the dispatch runs when jit traces: retrace so the spy sees it
             got = np.asarray(tl.kernels.dual(x, activation=activation, k=k))
             assert len(used) == 1, (activation, k)  # the case reached the quadrature, not a closed form
             assert used[0] >= (128 if s == 5.0 else 64), used  # s = 5: the third node level
@@ -74,7 +75,7 @@ def test_eager_and_jit_use_the_same_nodes(monkeypatch):
     for scale in (1.0, 1.8):  # two node levels
         for k in (0, 3):
             used.clear()
-            jax.clear_caches()  # the dispatch runs when jit traces: retrace so the spy sees it
+            clear_jit_caches(_kernels)  # the dispatch runs when jit traces: retrace so the spy sees it
             eager = tl.kernels.dual(x * scale, activation="tanh", k=k)
             # tanh gets 16 extra nodes per order; ||x||^2/d = 3.24 is the second level (x sqrt 2)
             assert used == [round((64 + 16 * k) * (1.0 if scale == 1.0 else 2**0.5))], used
