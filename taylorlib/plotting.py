@@ -4,7 +4,9 @@ The book shows a figure of ``w`` inches as a PNG of ``w * DPI`` pixels, scaled d
 (``COLUMN_PX`` CSS pixels at a 1280 px window) when it is wider. :func:`new_figure` scales the fonts of wide
 figures so that legend text stays at least ``MIN_LEGEND_PT`` points as displayed; :func:`legend_outside` puts a
 legend below or beside the axes instead of on the data; :func:`legend_display_size` says how large the
-smallest legend text of a figure will look.
+smallest legend text of a figure will look. For sample-complexity studies, :func:`learning_curves` draws
+error curves against rescaled sample sizes and :func:`exponent_intervals` fitted exponents against their
+predictions.
 
 Matplotlib and seaborn are imported lazily (they are in the ``notebooks`` and ``book`` extras).
 
@@ -22,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ._scaling_plots import XScale, exponent_intervals, learning_curves
+
 __all__ = [
     "set_theme",
     "loglog_slope",
@@ -29,6 +33,9 @@ __all__ = [
     "new_figure",
     "legend_outside",
     "legend_display_size",
+    "learning_curves",
+    "exponent_intervals",
+    "XScale",
     "PALETTE",
     "DPI",
     "COLUMN_PX",

@@ -123,7 +123,7 @@ LAYERS: dict[str, set[str]] = {
         "targets",
         "_index_targets",
     },
-    "book helpers": {"plotting"},
+    "book helpers": {"plotting", "_scaling_plots"},
     "package": {"__init__"},
 }
 #: Imports inside functions that point to a later layer on purpose (imported on first use).
