@@ -139,7 +139,8 @@ def learning_curves(
             (default: the order of ``curves``, styles ``"-"``, ``"--"``, ``":"``, ``"-."`` in turn).
         ylabel: the y-axis label.
         cmap: matplotlib colormap for the dimensions (colors from 0 to 0.9 of it).
-        width: figure width in inches (default 6 per panel); ``height``: its height.
+        width: figure width in inches (default: 6 per panel).
+        height: figure height in inches.
         legend_ncol: legend columns (default: the number of learners).
 
     Returns:
@@ -282,8 +283,11 @@ def exponent_intervals(
         predicted: ``{learner: exponent or (low, high)}``; its order is the drawing and legend order.
         thresholds: the thresholds :math:`\tau`, one x tick each, in the order given.
         level: two-sided level of the intervals, for the legend (``0.9`` -> "90% interval").
-        title: the axes title; ``xlabel``, ``ylabel``: the axis labels.
-        width, height: figure size in inches.
+        title: the axes title.
+        xlabel: the x-axis label.
+        ylabel: the y-axis label.
+        width: figure width in inches.
+        height: figure height in inches.
 
     Returns:
         The matplotlib ``Figure``.
