@@ -103,6 +103,7 @@ LAYERS: dict[str, set[str]] = {
         "_closed_forms",
         "quadratic",
         "higher_order",
+        "_coupling",
         "randomize",
         "kernel_regression",
         "regularizers",
