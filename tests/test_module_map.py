@@ -110,6 +110,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "analyses": {
         "train",
+        "_train_loop",
         "_perturb",
         "landscape",
         "_lanczos",
