@@ -93,6 +93,7 @@ LAYERS: dict[str, set[str]] = {
     "core": {"_checks", "_tree", "_deprecation", "typing", "activations", "data", "_two_layer"},
     "models": {
         "nets",
+        "_conv",
         "taylor",
         "_jet",
         "ntk",
