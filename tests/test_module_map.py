@@ -93,6 +93,7 @@ LAYERS: dict[str, set[str]] = {
     "core": {"_checks", "_tree", "_deprecation", "typing", "activations", "data", "_two_layer"},
     "models": {
         "nets",
+        "_conv",
         "taylor",
         "_jet",
         "ntk",
@@ -103,12 +104,14 @@ LAYERS: dict[str, set[str]] = {
         "_closed_forms",
         "quadratic",
         "higher_order",
+        "_coupling",
         "randomize",
         "kernel_regression",
         "regularizers",
     },
     "analyses": {
         "train",
+        "_train_loop",
         "_perturb",
         "landscape",
         "_lanczos",

@@ -17,6 +17,7 @@ import pytest
 from helpers import assert_close_matrices, rel_frobenius
 
 import taylorlib as tl
+from taylorlib import _coupling
 from taylorlib import higher_order as ok
 
 #: Float64 agreement of two exact computations of the same expectation (sums of <= 1296 terms).
@@ -198,7 +199,7 @@ def test_enumeration_equals_the_per_neuron_formula(x64, k):
     net, p0, W, x = paired_setup(m, "smooth_relu2")
     mean, var = enumerate_network(net, p0, W, x, k)
     act = tl.activations.get("smooth_relu2")
-    dev, var_exact, _ = ok._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
+    dev, var_exact, _ = _coupling._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
     f0 = np.asarray(net.apply(p0, x))
     np.testing.assert_allclose(f0 + np.asarray(dev), mean, rtol=X64_RTOL, atol=X64_RTOL)
     np.testing.assert_allclose(np.asarray(var_exact), var, rtol=1e-8, atol=X64_RTOL)
@@ -209,7 +210,7 @@ def test_enumeration_k2_needs_no_pairing(x64):
     net, p0, W, x = paired_setup(5, "tanh", symmetric=False)  # odd width, random output signs
     mean, var = enumerate_network(net, p0, W, x, 2)
     act = tl.activations.get("tanh")
-    dev, var_exact, _ = ok._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, 2), 2)
+    dev, var_exact, _ = _coupling._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, 2), 2)
     np.testing.assert_allclose(np.asarray(net.apply(p0, x)) + np.asarray(dev), mean, rtol=X64_RTOL)
     np.testing.assert_allclose(np.asarray(var_exact), var, rtol=1e-8)
 
@@ -253,7 +254,7 @@ def test_kth_term_matches_taylor_terms(x64):
     net, p0, W, x = paired_setup(8, "gelu")
     act = tl.activations.get("gelu")
     for k in (1, 2, 3, 4):
-        _, _, fk = ok._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
+        _, _, fk = _coupling._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
         ref = tl.taylor.taylor_terms(net.apply, p0, {"W": W, "a": jnp.zeros(8)}, x, order=k)[k]
         np.testing.assert_allclose(np.asarray(fk), np.asarray(ref), rtol=1e-9, atol=1e-12)
 
@@ -264,7 +265,7 @@ def test_kth_term_matches_two_layer_terms(x64):
     act = tl.activations.get("smooth_relu2")
     closed = tl.quadratic.two_layer_terms(p0, W, x, activation="smooth_relu2", order=5)
     for k in range(1, 6):
-        _, _, fk = ok._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
+        _, _, fk = _coupling._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
         np.testing.assert_allclose(np.asarray(fk), np.asarray(closed[k]), rtol=X64_RTOL, atol=1e-14)
 
 
@@ -298,9 +299,9 @@ def test_monte_carlo_agrees_with_exact(k):
     W = 0.5 * jax.random.normal(jax.random.key(1), (m, d))
     x = tl.data.sphere(jax.random.key(2), 8, d)
     act = tl.activations.get("smooth_relu2")
-    dev, var, _ = ok._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
+    dev, var, _ = _coupling._exact(p0["W"], p0["a"], W, x, act.fn, tl.activations.derivative(act, k), k)
     draws = 3000
-    mc_mean, mc_sd = ok._monte_carlo(p0["W"], p0["a"], W, x, jax.random.key(3), act.fn, k, draws)
+    mc_mean, mc_sd = _coupling._monte_carlo(p0["W"], p0["a"], W, x, jax.random.key(3), act.fn, k, draws)
     se = np.sqrt(np.asarray(var) / draws)
     assert np.all(np.abs(np.asarray(mc_mean - dev)) <= MC_SIGMAS * se)
     np.testing.assert_allclose(np.asarray(mc_sd) ** 2, np.asarray(var), rtol=0.15)  # 3000 draws: ~3% sd
@@ -331,7 +332,7 @@ def test_spread_is_the_exact_standard_deviation():
     p0 = net.init(jax.random.key(0), 10)
     W = (p0["a"] > 0)[:, None] * 0.5 * 200 ** (-1 / 6) * jnp.eye(10)[0][None, :]
     x = tl.data.sphere(jax.random.key(1), 100, 10)
-    _, sd = ok._monte_carlo(
+    _, sd = _coupling._monte_carlo(
         p0["W"], p0["a"], W, x, jax.random.key(7), tl.activations.smooth_relu2.fn, 3, 2000
     )
     rms_sd = float(jnp.sqrt(jnp.mean(sd**2)))

@@ -14,7 +14,7 @@ import pytest
 from helpers import rtol_for, tree_allclose
 
 import taylorlib as tl
-from taylorlib.train import _batch
+from taylorlib._train_loop import _batch
 
 #: Monte Carlo tolerance: |mean - mu| <= 5 standard errors (false-failure probability < 1e-6).
 MC_SIGMAS = 5.0
