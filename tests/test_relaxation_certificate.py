@@ -157,9 +157,11 @@ def test_slack_against_numpy_with_every_term_present(planted):
     assert c_convex.slack == pytest.approx(0.5 * (terms[0] + terms[1]), rel=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e4])
 @pytest.mark.parametrize("ranks", [(1, 1, 1), (1, 2, 1), (0, 3, 2)])
-def test_rank_counts_the_largest_block_rank(planted, monkeypatch, ranks):
-    """``rank`` against relaxation solutions of known block ranks (the solver replaced by a stub)."""
+def test_rank_counts_the_largest_block_rank(planted, monkeypatch, ranks, scale):
+    """``rank`` against relaxation solutions of known block ranks (the solver replaced by a stub); the
+    threshold is relative, so the count does not depend on the scale of the solution."""
     inst, W, stat, _ = planted
     rng = np.random.default_rng(0)
     blocks = np.zeros((M_WIDTH, D, D))
@@ -167,7 +169,7 @@ def test_rank_counts_the_largest_block_rank(planted, monkeypatch, ranks):
         U = rng.standard_normal((D, k))
         blocks[r] = U @ U.T
     blocks[len(ranks) :] = np.asarray(tl.relaxation.lift(inst.W_star))[len(ranks) :]  # float32 rank one
-    fake = tl.relaxation.Relaxation(jnp.asarray(blocks, jnp.float32), 1.0, 0.5, 0.5, 1)
+    fake = tl.relaxation.Relaxation(scale * jnp.asarray(blocks, jnp.float32), 1.0, 0.5, 0.5, 1)
     monkeypatch.setattr(_relaxation_certificate, "solve", lambda prob, **kw: fake)
     c = tl.relaxation.certify(inst, W, stat, lam=LAM, activation=ACT)
     assert c.rank == max(ranks)
