@@ -35,7 +35,9 @@ duality gap is a verifiable error bar whatever solver produced the primal point.
 :func:`landscape_identity` and :func:`landscape_slack` are the quantitative form of Bai and Lee's landscape
 argument against a reference :math:`M^\star` (rank one, :func:`lift` of a :math:`W^\star`, or any PSD blocks):
 how far above :math:`g(M^\star)` an approximate second-order stationary point can lie. :func:`planted_movement`
-builds a reference :math:`W^\star` with a prescribed :math:`\lVert W^\star\rVert_{2,4}`.
+builds a reference :math:`W^\star` with a prescribed :math:`\lVert W^\star\rVert_{2,4}`, and
+:func:`planted_instance` a problem whose labels it realizes. On such an instance, :func:`objective` is the book's :math:`F_\lambda` and
+:func:`certify` measures everything above at one point (a :class:`Certificate`).
 
 References:
     Bai & Lee 2020 (arXiv:1910.01619); Beck & Teboulle 2009 (FISTA); O'Donoghue & Candès 2015 (adaptive restart);
@@ -44,6 +46,7 @@ References:
 
 from __future__ import annotations
 
+from ._relaxation_certificate import Certificate, certify, objective
 from ._relaxation_landscape import (
     PlantedInstance,
     landscape_identity,
@@ -79,4 +82,7 @@ __all__ = [
     "planted_movement",
     "PlantedInstance",
     "planted_instance",
+    "objective",
+    "Certificate",
+    "certify",
 ]

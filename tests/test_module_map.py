@@ -120,6 +120,7 @@ LAYERS: dict[str, set[str]] = {
         "_relaxation_problem",
         "_relaxation_solver",
         "_relaxation_landscape",
+        "_relaxation_certificate",
         "sweep",
         "_sweep_cache",
         "scaling",
