@@ -203,19 +203,28 @@ def _primal_dual(problem, M) -> tuple[float, float]:
     z = np.sum(alpha * q, axis=1)
     primal = float(np.mean((res - z) ** 2) + np.mean(np.sum(beta * q, axis=1)) + lam * np.sum(s * s) ** 2)
     nu = 2.0 * (z - res) / x.shape[0]
-    return primal, _best_dual_on_ray(x, res, alpha, beta, lam, nu)
+    return primal, _best_dual_on_ray(_outer(x), res, alpha, beta, lam, nu)
 
 
-def _min_eigs(x, alpha, beta, nu, t):
-    """Smallest eigenvalue of each S_r(t nu) = C_r + t sum_i nu_i alpha_ir x_i x_i^T, shape (m,)."""
-    coef = beta / x.shape[0] + t * nu[:, None] * alpha  # (n, m)
-    return np.linalg.eigvalsh(np.einsum("ir,id,ie->rde", coef, x, x))[:, 0]
+def _outer(x):
+    """The n outer products x_i x_i^T, shape (n, d, d): computed once, then one BLAS product per S_r(t nu)."""
+    return x[:, :, None] * x[:, None, :]
 
 
-def _dual_value(x, res, alpha, beta, lam, nu, t):
+def _min_eigs(xx, alpha, beta, nu, t):
+    """Smallest eigenvalue of each S_r(t nu) = C_r + t sum_i nu_i alpha_ir x_i x_i^T, shape (m,).
+
+    ``xx`` holds the outer products x_i x_i^T (:func:`_outer`)."""
+    n, d, _ = xx.shape
+    coef = beta / n + t * nu[:, None] * alpha  # (n, m)
+    S = (coef.T @ xx.reshape(n, d * d)).reshape(-1, d, d)  # sum_i coef_ir x_i x_i^T, one matrix product
+    return np.linalg.eigvalsh(S)[:, 0]
+
+
+def _dual_value(xx, res, alpha, beta, lam, nu, t):
     """Dual objective at (t nu, mu), mu_r = max(0, -lambda_min(S_r(t nu))): the cheapest feasible mu."""
-    base = -t * float(nu @ res) - 0.25 * x.shape[0] * t * t * float(nu @ nu)
-    mu = np.maximum(-_min_eigs(x, alpha, beta, nu, t), 0.0)
+    base = -t * float(nu @ res) - 0.25 * xx.shape[0] * t * t * float(nu @ nu)
+    mu = np.maximum(-_min_eigs(xx, alpha, beta, nu, t), 0.0)
     if not np.any(mu > 0):
         return base
     if lam == 0:
@@ -223,18 +232,18 @@ def _dual_value(x, res, alpha, beta, lam, nu, t):
     return base - 0.75 * (4.0 * lam) ** (-1.0 / 3.0) * float(np.linalg.norm(mu)) ** (4.0 / 3.0)
 
 
-def _best_dual_on_ray(x, res, alpha, beta, lam, nu) -> float:
+def _best_dual_on_ray(xx, res, alpha, beta, lam, nu) -> float:
     """max over t >= 0 of the dual value at t nu (concave in t; S_r(0) = C_r is PSD, so t = 0 is feasible)."""
-    value = functools.partial(_dual_value, x, res, alpha, beta, lam, nu)
+    value = functools.partial(_dual_value, xx, res, alpha, beta, lam, nu)
     if lam == 0:  # hard constraint: largest feasible t in [0, 1] by bisection, then the concave quadratic
         t_max = 1.0
-        if np.min(_min_eigs(x, alpha, beta, nu, 1.0)) < 0:
+        if np.min(_min_eigs(xx, alpha, beta, nu, 1.0)) < 0:
             lo, hi = 0.0, 1.0
             for _ in range(60):
                 mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if np.min(_min_eigs(x, alpha, beta, nu, mid)) >= 0 else (lo, mid)
+                lo, hi = (mid, hi) if np.min(_min_eigs(xx, alpha, beta, nu, mid)) >= 0 else (lo, mid)
             t_max = lo
-        a, b = float(nu @ res), 0.25 * x.shape[0] * float(nu @ nu)
+        a, b = float(nu @ res), 0.25 * xx.shape[0] * float(nu @ nu)
         t = t_max if b == 0 else min(max(-a / (2 * b), 0.0), t_max)
         return max(value(t), value(0.0))
     lo, hi = 0.0, 2.0  # golden-section search on the concave function t -> value(t)
