@@ -22,8 +22,9 @@ EIG_RTOL = 1e-9
 #: Central differences of the gradient with step 1e-5: truncation ~ h^2 |L''''| ~ 1e-10, round-off
 #: ~ eps / h ~ 1e-11 (float64).
 FD_RTOL = 1e-7
-#: Monte Carlo tolerance: |mean - mu| <= 5 standard errors.
-MC_SIGMAS = 5.0
+#: Monte Carlo tolerance: |mean - mu| <= MC_SIGMAS standard errors. Largest measured over 21 seed offsets:
+#: 2.20 (~1.5x).
+MC_SIGMAS = 3.5
 
 
 def mlp_loss(seed=0):

@@ -19,8 +19,9 @@ import taylorlib as tl
 #: round-off ~1e-16 / 1e-4, so 1e-6 (relative to max(1, |value|)) has a 100x margin.
 FD_STEP = 1e-4
 FD_TOL = 1e-6
-#: Monte Carlo checks are asserted within this many standard errors (estimated from the sample).
-MC_SIGMAS = 5.0
+#: Monte Carlo checks are asserted within this many standard errors (estimated from the sample). Largest
+#: measured over 21 seed offsets: 2.99 (the staircase energies; ~1.5x).
+MC_SIGMAS = 4.5
 
 # ----------------------------------------------------------------------------- nets
 

@@ -11,7 +11,8 @@ import pytest
 import taylorlib as tl
 
 KEY = jax.random.key(0)
-#: Monte Carlo acceptance: |mean - exact| <= Z_MAX standard errors (a two-sided 4-sigma band).
+#: Monte Carlo acceptance: |mean - exact| <= Z_MAX standard errors. Largest measured over 21 seed offsets:
+#: 2.59 (~1.5x).
 Z_MAX = 4.0
 
 

@@ -16,8 +16,9 @@ from helpers import rtol_for, tree_allclose
 import taylorlib as tl
 from taylorlib._train_loop import _batch
 
-#: Monte Carlo tolerance: |mean - mu| <= 5 standard errors (false-failure probability < 1e-6).
-MC_SIGMAS = 5.0
+#: Monte Carlo tolerance: |mean - mu| <= MC_SIGMAS standard errors. Largest measured over 21 seed offsets:
+#: 2.22 (~1.5x).
+MC_SIGMAS = 3.5
 
 
 def quadratic_loss(target):
