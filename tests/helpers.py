@@ -6,9 +6,14 @@ imports it as ``tests.helpers``, which would load a second copy of the module.""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 #: Relative tolerances by dtype for comparing two exact implementations of the same quantity.
 RTOL = {np.dtype("float32"): 1e-4, np.dtype("float64"): 1e-10}
@@ -81,3 +86,35 @@ def clear_jit_caches(module) -> None:
             cleared += 1
     if not cleared:
         raise ValueError(f"module {module.__name__} defines no jitted function")
+
+
+def typecheck_hook_active() -> bool:
+    """True when taylorlib was imported under jaxtyping's import hook (``make unit`` and ``make typecheck``
+    pass ``--jaxtyping-packages=taylorlib,...``): every annotation is then checked at call time by beartype."""
+    module = sys.modules.get("taylorlib")
+    return module is not None and type(module.__spec__.loader).__name__ == "_JaxtypingLoader"
+
+
+@contextlib.contextmanager
+def raises(error, match: str):
+    """``pytest.raises(error, match=match)`` for a bad-input check whose message names the argument first.
+
+    Without the type-check hook this is exactly ``pytest.raises``. Under the hook, beartype may reject a
+    wrong type or shape before the library's own check runs: a ``jaxtyping.TypeCheckError`` is accepted
+    instead, but only if it names the same argument (the leading identifier of ``match``)."""
+    if not typecheck_hook_active():
+        with pytest.raises(error, match=match) as info:
+            yield info
+        return
+    from jaxtyping import TypeCheckError
+
+    errors = error if isinstance(error, tuple) else (error,)
+    with pytest.raises((*errors, TypeCheckError)) as info:
+        yield info
+    message = str(info.value)
+    if isinstance(info.value, TypeCheckError):
+        name = re.match(r"[A-Za-z_]\w*", match)
+        assert name is not None, f"match {match!r} must start with the argument's name"
+        assert f"parameter '{name.group()}'" in message, f"the checker names another argument: {message}"
+    else:
+        assert re.search(match, message), f"regex {match!r} not found in {message!r}"
