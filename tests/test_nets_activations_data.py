@@ -488,7 +488,7 @@ def test_bad_cnn_and_out_dim_arguments():
     p = net.init(jax.random.key(0), 3)
     with raises(ValueError, match=r"x must be a batch of images with shape \(n, H, W, 3\)"):
         net.apply(p, jnp.ones((2, 4, 4, 1)))
-    with raises(ValueError, match=r"shape \(n, H, W, 3\)"):
+    with raises(ValueError, match=r"shape \(n, H, W, 3\)", checker_names="x"):
         net.apply(p, jnp.ones((4, 4, 3)))
     with raises(ValueError, match="x contains"):
         net.apply(p, jnp.full((1, 4, 4, 3), jnp.nan))

@@ -190,13 +190,13 @@ def test_x_must_fit_the_network():
     # empirical_ntk and ntk_vp take inputs of any trailing shape (issue 16): a (d,) array is a batch of d
     # scalars, which the two-layer apply refuses; the message names x1, its shape, and apply's own reason
     net, params, x = setup("relu")
-    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D"):
+    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D", checker_names="x"):
         tl.ntk.empirical_ntk(net.apply, params, x[0])
     with raises(ValueError, match=r"x1 and x2 must have the same feature dimension.*\(n2, 4\)"):
         tl.ntk.empirical_ntk(net.apply, params, x, x[None])
     with raises(ValueError, match="x1 must be 2-D"):
         tl.ntk.two_layer_ntk(params, x[0])
-    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D"):
+    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D", checker_names="x"):
         tl.ntk.ntk_vp(net.apply, params, x[0])
     with raises(ValueError, match="x1 must have a leading batch axis"):
         tl.ntk.empirical_ntk(net.apply, params, x[0, 0])

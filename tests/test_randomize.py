@@ -135,7 +135,7 @@ def test_bad_input():
         tl.randomize.mc_objective(lambda f, p: 0.0, lambda p, x: x, p0, jax.random.key(0), 0)
     with raises(ValueError, match="y must have shape"):
         tl.randomize.expected_square_loss(p0, W, x, y[:-1], activation=ACT)
-    with raises(ValueError, match="W .the movement."):
+    with raises(ValueError, match="W .the movement.", checker_names="x"):
         tl.randomize.expected_square_loss(p0, W.T, x, y, activation=ACT)
     with raises(ValueError, match="softplus or smooth_relu2"):
         tl.randomize.expected_square_loss(p0, W, x, y, activation="relu")

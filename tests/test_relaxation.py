@@ -247,7 +247,7 @@ def test_float32_solver_certificate():
 def test_bad_input():
     prob, F, p0 = instance()
     x = prob.x
-    with raises(TypeError, match="LiftedProblem"):
+    with raises(TypeError, match="LiftedProblem", checker_names="problem"):
         tl.relaxation.solve({"x": x})
     with raises(ValueError, match=r"M must have shape \(m, d, d\) = \(4, 3, 3\)"):
         tl.relaxation.lifted_objective(prob, jnp.zeros((4, 3)))
