@@ -263,7 +263,7 @@ def test_bad_input():
         tl.relaxation.lifted_problem(p0, x, jnp.zeros(5), activation=ACT)
     with raises(ValueError, match="NaN"):
         tl.relaxation.dual_bound(prob, jnp.full((4, 3, 3), jnp.nan))
-    with raises(ValueError, match=r"W must have shape \(m, d\) = \(4, 3\)"):
+    with raises(ValueError, match=r"W must have shape \(m, d\) = \(4, 3\)", checker_names="M_ref"):
         tl.relaxation.landscape_slack(prob, jnp.zeros((3, 3)), jnp.zeros((4, 3, 3)))
     with raises(ValueError, match="min_eigenvalue"):
         tl.relaxation.landscape_slack(prob, jnp.zeros((4, 3)), jnp.zeros((4, 3, 3)), min_eigenvalue=np.nan)
