@@ -97,8 +97,8 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
     return value
 
 
-def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    """Validate a real scalar that must be positive (or non-negative)."""
+def check_positive(value: Any, name: str, allow_zero: bool = False) -> Any:
+    """Validate a real scalar that must be positive (or non-negative): its float, or the tracer itself under jit."""
     not_real = isinstance(value, bool) or not isinstance(value, numbers.Real)
     if not_real and getattr(value, "shape", None) != ():
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")

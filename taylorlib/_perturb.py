@@ -48,7 +48,7 @@ def _uniform_ball(key: PRNGKeyArray, like: Params, radius: Any) -> Params:
 
 def perturbed_gd(
     learning_rate: float | Callable[[Array], Array],
-    radius: float,
+    radius: float | Array,
     threshold: float,
     key: PRNGKeyArray,
     *,

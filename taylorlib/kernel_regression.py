@@ -33,7 +33,7 @@ def _solve(K, y, ridge):
 
 
 def krr_weights(
-    K_train: Float[Array, "n n"], y_train: Float[Array, "n ..."], ridge: float = 1e-6
+    K_train: Float[Array, "n n"], y_train: Float[Array, "n ..."], ridge: float | Float[Array, ""] = 1e-6
 ) -> Float[Array, "n ..."]:
     r"""Dual coefficients :math:`\alpha = (K + \lambda I)^{-1} y` by a Cholesky solve.
 
@@ -81,7 +81,7 @@ def krr(
     K_train: Float[Array, "n n"],
     y_train: Float[Array, "n ..."],
     K_test_train: Float[Array, "t n"],
-    ridge: float = 1e-6,
+    ridge: float | Float[Array, ""] = 1e-6,
 ) -> Float[Array, "t ..."]:
     r"""Kernel ridge regression predictions :math:`K_{\text{test},\text{train}}(K + \lambda I)^{-1}y`.
 

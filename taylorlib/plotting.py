@@ -233,8 +233,8 @@ def _rc(key: str) -> Any:
 
 def loglog(
     ax: Any,
-    x: Sequence[float],
-    y: Sequence[float],
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
     label: str,
     *,
     fit: bool = True,

@@ -91,7 +91,7 @@ def norm_2p(W: Float[Array, "m d"], p: float) -> Float[Array, ""]:
     return _safe_root(total, 1.0 / p)
 
 
-def bai_lee(W: Float[Array, "m d"], lam: float) -> Float[Array, ""]:
+def bai_lee(W: Float[Array, "m d"], lam: float | Float[Array, ""]) -> Float[Array, ""]:
     r"""The Bai–Lee regularizer :math:`R(W) = \lambda \|W\|_{2,4}^8 = \lambda (\sum_r \|w_r\|_2^4)^2`.
 
     Computed as the polynomial :math:`\lambda(\sum_r (w_r \cdot w_r)^2)^2` (no root), so it is smooth

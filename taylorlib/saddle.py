@@ -85,7 +85,7 @@ def escape_time(
     key: PRNGKeyArray,
     *,
     learning_rate: float,
-    scale: float,
+    scale: float | Float[Array, ""],
     steps: int,
     level: float,
     perturb: bool = False,

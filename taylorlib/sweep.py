@@ -166,7 +166,7 @@ def _evaluator(fn: Callable, point: dict, seeds: jax.Array, vectorize: bool, sha
 
 def run(
     fn: Callable[..., Any],
-    grid: Mapping[str, Sequence[int]],
+    grid: Mapping[str, Sequence[Any]],
     *,
     seeds: Key[Array, " s"],
     cache: str | os.PathLike | None = None,

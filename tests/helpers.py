@@ -6,9 +6,14 @@ imports it as ``tests.helpers``, which would load a second copy of the module.""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 #: Relative tolerances by dtype for comparing two exact implementations of the same quantity.
 RTOL = {np.dtype("float32"): 1e-4, np.dtype("float64"): 1e-10}
@@ -81,3 +86,39 @@ def clear_jit_caches(module) -> None:
             cleared += 1
     if not cleared:
         raise ValueError(f"module {module.__name__} defines no jitted function")
+
+
+def typecheck_hook_active() -> bool:
+    """True when taylorlib was imported under jaxtyping's import hook (``make unit`` and ``make typecheck``
+    pass ``--jaxtyping-packages=taylorlib,...``): every annotation is then checked at call time by beartype."""
+    module = sys.modules.get("taylorlib")
+    return module is not None and type(module.__spec__.loader).__name__ == "_JaxtypingLoader"
+
+
+@contextlib.contextmanager
+def raises(error, match: str, *, checker_names: str | None = None):
+    """``pytest.raises(error, match=match)`` for a bad-input check whose message names the argument.
+
+    Without the type-check hook this is exactly ``pytest.raises``. Under the hook, beartype may reject a
+    wrong type or shape before the library's own check runs: a ``jaxtyping.TypeCheckError`` is accepted
+    instead, but only if it names an argument that ``match`` names too, or ``checker_names`` when the
+    checker blames another argument than the library does (a shape letter bound by an earlier argument),
+    or reports through the library's own wrapper message."""
+    if not typecheck_hook_active():
+        with pytest.raises(error, match=match) as info:
+            yield info
+        return
+    from jaxtyping import TypeCheckError
+
+    errors = error if isinstance(error, tuple) else (error,)
+    with pytest.raises((*errors, TypeCheckError)) as info:
+        yield info
+    message = str(info.value)
+    if checker_names is not None and f"parameter '{checker_names}'" in message:
+        return
+    if isinstance(info.value, TypeCheckError):
+        names = re.findall(r"[A-Za-z_]\w*", match)
+        named = [n for n in names if f"parameter '{n}'" in message]
+        assert named, f"the checker names an argument {match!r} does not: {message}"
+    else:
+        assert re.search(match, message), f"regex {match!r} not found in {message!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import raises
 
 import taylorlib as tl
 
@@ -46,9 +47,9 @@ def test_images_are_the_vectors_reshaped():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="n_test must be <= 1796"):
+    with raises(ValueError, match="n_test must be <= 1796"):
         tl.data.digits(1797)
-    with pytest.raises(ValueError, match="n_test must be >= 1"):
+    with raises(ValueError, match="n_test must be >= 1"):
         tl.data.digits(0)
-    with pytest.raises(TypeError, match="images must be a bool"):
+    with raises(TypeError, match="images must be a bool"):
         tl.data.digits(images=1)

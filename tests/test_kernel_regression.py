@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices
+from helpers import assert_close_matrices, raises
 
 import taylorlib as tl
 
@@ -97,33 +97,33 @@ def test_large_ridge_shrinks_predictions_like_k_y_over_ridge(x64):
 
 def test_k_must_be_square():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="K_train must be a square"):
+    with raises(ValueError, match="K_train must be a square"):
         tl.kernel_regression.krr(K[:, :-1], y, Kt)
-    with pytest.raises(ValueError, match="K_train must be a square"):
+    with raises(ValueError, match="K_train must be a square"):
         tl.kernel_regression.krr(K[0], y, Kt)
 
 
 def test_y_must_match_k():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="y_train"):
+    with raises(ValueError, match="y_train"):
         tl.kernel_regression.krr(K, y[:-1], Kt)
-    with pytest.raises(ValueError, match="y_train"):
+    with raises(ValueError, match="y_train"):
         tl.kernel_regression.krr(K, y[:, None, None], Kt)
 
 
 def test_k_test_train_must_have_n_columns():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="K_test_train"):
+    with raises(ValueError, match="K_test_train"):
         tl.kernel_regression.krr(K, y, Kt[:, :-1])
-    with pytest.raises(ValueError, match="K_test_train"):
+    with raises(ValueError, match="K_test_train"):
         tl.kernel_regression.krr(K, y, Kt[0])
 
 
 def test_ridge_must_be_non_negative():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="ridge"):
+    with raises(ValueError, match="ridge"):
         tl.kernel_regression.krr(K, y, Kt, ridge=-1e-3)
-    with pytest.raises(TypeError, match="ridge"):
+    with raises(TypeError, match="ridge"):
         tl.kernel_regression.krr(K, y, Kt, ridge="small")
 
 
@@ -132,7 +132,7 @@ def test_non_psd_kernel_is_reported(x64_on, request):
     if x64_on:
         request.getfixturevalue("x64")
     n = 4
-    with pytest.raises(ValueError, match="ridge.*positive definite|positive definite.*ridge"):
+    with raises(ValueError, match="ridge.*positive definite|positive definite.*ridge"):
         tl.kernel_regression.krr(-jnp.eye(n), jnp.ones(n), jnp.ones((2, n)), ridge=1e-6)
     # a ridge large enough makes the same matrix positive definite
     pred = tl.kernel_regression.krr(-jnp.eye(n), jnp.ones(n), jnp.ones((2, n)), ridge=2.0)
@@ -141,15 +141,15 @@ def test_non_psd_kernel_is_reported(x64_on, request):
 
 def test_non_symmetric_kernel_is_rejected():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="symmetric"):
+    with raises(ValueError, match="symmetric"):
         tl.kernel_regression.krr(K.at[0, 1].add(1.0), y, Kt)
 
 
 def test_non_finite_input_is_rejected():
     K, y, Kt = problem()
-    with pytest.raises(ValueError, match="K_train"):
+    with raises(ValueError, match="K_train"):
         tl.kernel_regression.krr(K.at[0, 0].set(jnp.nan), y, Kt)
-    with pytest.raises(ValueError, match="y_train"):
+    with raises(ValueError, match="y_train"):
         tl.kernel_regression.krr(K, y.at[0].set(jnp.inf), Kt)
 
 

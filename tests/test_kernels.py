@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, assert_symmetric_psd, clear_jit_caches, rel_frobenius
+from helpers import assert_close_matrices, assert_symmetric_psd, clear_jit_caches, raises, rel_frobenius
 
 import taylorlib as tl
 from taylorlib import kernels as _kernels
@@ -278,13 +278,13 @@ def test_quad_ntk_is_order_two_kernel(x64):
 
 def test_order_k_raises_for_relu_beyond_first_order():
     x = inputs()
-    with pytest.raises(ValueError, match="softplus"):
+    with raises(ValueError, match="softplus"):
         tl.kernels.order_k_ntk(x, activation="relu", k=2)
-    with pytest.raises(ValueError, match="softplus"):
+    with raises(ValueError, match="softplus"):
         tl.kernels.quad_ntk(x, activation="relu")
-    with pytest.raises(ValueError, match="k"):
+    with raises(ValueError, match="k"):
         tl.kernels.order_k_ntk(x, activation="erf", k=0)
-    with pytest.raises(ValueError, match="vanishing"):
+    with raises(ValueError, match="vanishing"):
         tl.kernels.order_k_ntk(x, activation="quadratic", k=3)
 
 
@@ -321,17 +321,17 @@ def test_zero_input_row_gives_no_nan(activation):
 
 def test_bad_input():
     x = inputs()
-    with pytest.raises(ValueError, match="x1 must be 2-D"):
+    with raises(ValueError, match="x1 must be 2-D"):
         tl.kernels.ntk(x[0])
-    with pytest.raises(ValueError, match="x1 and x2"):
+    with raises(ValueError, match="x1 and x2"):
         tl.kernels.nngp(x, jnp.ones((2, D + 1)))
-    with pytest.raises(ValueError, match="trainable"):
+    with raises(ValueError, match="trainable"):
         tl.kernels.ntk(x, trainable=("b",))
-    with pytest.raises(ValueError, match="activation"):
+    with raises(ValueError, match="activation"):
         tl.kernels.ntk(x, activation="sigmoid")
-    with pytest.raises(TypeError, match="k"):
+    with raises(TypeError, match="k"):
         tl.kernels.dual(x, activation="erf", k=1.0)
-    with pytest.raises(ValueError, match="x1 contains NaN"):
+    with raises(ValueError, match="x1 contains NaN"):
         tl.kernels.ntk(x.at[0, 0].set(jnp.nan))
 
 
@@ -409,11 +409,11 @@ def test_relu_kernels_are_accurate_for_collinear_pairs_eagerly_and_under_jit(n_c
 
 def test_validation_under_jit_checks_shapes_and_options():
     x = inputs()
-    with pytest.raises(ValueError, match="x1 must be 2-D"):
+    with raises(ValueError, match="x1 must be 2-D"):
         jax.jit(lambda v: tl.kernels.ntk(v[0]))(x)
-    with pytest.raises(ValueError, match="trainable"):
+    with raises(ValueError, match="trainable"):
         jax.jit(lambda v: tl.kernels.ntk(v, trainable=("b",)))(x)
-    with pytest.raises(ValueError, match="vanishing"):
+    with raises(ValueError, match="vanishing"):
         jax.jit(lambda v: tl.kernels.quad_ntk(v, activation="relu"))(x)
     # values are not checked on tracers: a NaN input gives a NaN kernel under jit, an error eagerly
     assert bool(jnp.isnan(jax.jit(tl.kernels.ntk)(x.at[0, 0].set(jnp.nan))).any())

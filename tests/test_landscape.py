@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, tree_allclose
+from helpers import assert_close_matrices, raises, tree_allclose
 from jax.flatten_util import ravel_pytree
 
 import taylorlib as tl
@@ -79,7 +79,7 @@ def test_hessian_closed_form_and_finite_differences(x64):
 
 def test_hessian_size_limit():
     loss = lambda w: jnp.sum(w**2)
-    with pytest.raises(ValueError, match="p = 10 entries.*max_params = 5"):
+    with raises(ValueError, match="p = 10 entries.*max_params = 5"):
         tl.landscape.hessian(loss, jnp.ones(10), max_params=5)
     H = tl.landscape.hessian(loss, jnp.ones(10), max_params=5, force=True)
     assert_close_matrices(H, 2 * jnp.eye(10))
@@ -226,22 +226,22 @@ def test_bad_input():
     loss = lambda w: jnp.sum(w**2)
     w = jnp.ones(3)
     key = jax.random.key(0)
-    with pytest.raises(ValueError, match="num_iter must be >= 1"):
+    with raises(ValueError, match="num_iter must be >= 1"):
         tl.landscape.lanczos(loss, w, key, 0)
-    with pytest.raises(TypeError, match="loss must be callable"):
+    with raises(TypeError, match="loss must be callable"):
         tl.landscape.lanczos("loss", w, key, 2)
-    with pytest.raises(ValueError, match="v must have the same pytree structure as params"):
+    with raises(ValueError, match="v must have the same pytree structure as params"):
         tl.landscape.hvp(loss, {"a": w}, w)
-    with pytest.raises(ValueError, match="v leaf shape"):
+    with raises(ValueError, match="v leaf shape"):
         tl.landscape.hvp(loss, w, jnp.ones(4))
-    with pytest.raises(ValueError, match="eps_grad must be >= 0"):
+    with raises(ValueError, match="eps_grad must be >= 0"):
         tl.landscape.is_sosp(loss, w, -1.0, 1.0, key=key)
-    with pytest.raises(ValueError, match="eps_hess must be finite"):
+    with raises(ValueError, match="eps_hess must be finite"):
         tl.landscape.is_sosp(loss, w, 1.0, float("inf"), key=key)
-    with pytest.raises(ValueError, match="direction must have the shape of W"):
+    with raises(ValueError, match="direction must have the shape of W"):
         tl.landscape.sign_averaged_curvature(loss, jnp.ones((3, 2)), jnp.ones((2, 3)))
-    with pytest.raises(ValueError, match="num_signs must be >= 1"):
+    with raises(ValueError, match="num_signs must be >= 1"):
         tl.landscape.sign_averaged_curvature(loss, jnp.ones((3, 2)), jnp.ones((3, 2)), key=key, num_signs=0)
-    with pytest.raises(ValueError, match="params has no entries"):
+    with raises(ValueError, match="params has no entries"):
         tl.landscape.lanczos(loss, {}, key, 1)
     assert tree_allclose(tl.landscape.hvp(loss, w, w), 2 * w)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
+from helpers import raises
 
 import taylorlib as tl
 
@@ -80,24 +81,24 @@ def test_preactivations_are_standard_gaussian_on_the_sphere():
 
 
 def test_bad_two_layer_arguments():
-    with pytest.raises(ValueError, match="width must be even"):
+    with raises(ValueError, match="width must be even"):
         tl.nets.two_layer(5, "relu", symmetric=True)
     tl.nets.two_layer(5, "relu", symmetric=False)  # fine
-    with pytest.raises(TypeError, match="width"):
+    with raises(TypeError, match="width"):
         tl.nets.two_layer(4.0)
-    with pytest.raises(ValueError, match="width"):
+    with raises(ValueError, match="width"):
         tl.nets.two_layer(0)
-    with pytest.raises(TypeError, match="symmetric"):
+    with raises(TypeError, match="symmetric"):
         tl.nets.two_layer(4, symmetric=1)
-    with pytest.raises(ValueError, match="activation"):
+    with raises(ValueError, match="activation"):
         tl.nets.two_layer(4, "sigmoid")
     net = tl.nets.two_layer(4)
     params = net.init(jax.random.key(0), 3)
-    with pytest.raises(ValueError, match="x must be 2-D"):
+    with raises(ValueError, match="x must be 2-D"):
         net.apply(params, jnp.ones(3))
-    with pytest.raises(ValueError, match="x has feature dimension 4"):
+    with raises(ValueError, match="x has feature dimension 4"):
         net.apply(params, jnp.ones((2, 4)))
-    with pytest.raises(TypeError, match="input_dim"):
+    with raises(TypeError, match="input_dim"):
         net.init(jax.random.key(0), 3.0)
 
 
@@ -136,7 +137,7 @@ def test_bad_mlp_arguments():
     assert p["hidden"][0]["b"].shape == (4,)
     assert p["a"].shape == (4,)
     assert net.apply(p, jnp.ones((3, 2))).shape == (3,)
-    with pytest.raises(ValueError, match="x has feature dimension"):
+    with raises(ValueError, match="x has feature dimension"):
         net.apply(p, jnp.ones((3, 5)))
 
 
@@ -215,18 +216,18 @@ def test_max_order_metadata():
 
 
 def test_get_errors_and_callables():
-    with pytest.raises(ValueError, match="unknown activation 'sigmoid'"):
+    with raises(ValueError, match="unknown activation 'sigmoid'"):
         tl.activations.get("sigmoid")
     for bad in (3, None, 1.5):
-        with pytest.raises(TypeError, match="activation"):
+        with raises(TypeError, match="activation"):
             tl.activations.get(bad)
     user = tl.activations.get(jnp.sin)
     assert user.name is None
     assert "sin" in repr(user)
     np.testing.assert_allclose(user(jnp.asarray(0.5)), math.sin(0.5), rtol=1e-6)
-    with pytest.raises(ValueError, match="k"):
+    with raises(ValueError, match="k"):
         tl.activations.derivative("tanh", -1)
-    with pytest.raises(TypeError, match="k"):
+    with raises(TypeError, match="k"):
         tl.activations.derivative("tanh", 1.0)
 
 
@@ -250,17 +251,17 @@ def test_gaussian_moments():
 
 
 def test_data_bad_arguments():
-    with pytest.raises(ValueError, match="d"):
+    with raises(ValueError, match="d"):
         tl.data.sphere(jax.random.key(0), 3, 0)
-    with pytest.raises(TypeError, match="n"):
+    with raises(TypeError, match="n"):
         tl.data.gaussian(jax.random.key(0), 3.0, 2)
-    with pytest.raises(ValueError, match="d"):
+    with raises(ValueError, match="d"):
         tl.data.harmonic_dimension(1, 2)
-    with pytest.raises(ValueError, match="input_law"):
+    with raises(ValueError, match="input_law"):
         tl.targets.staircase(jax.random.key(0), 5, input_law="uniform")
-    with pytest.raises(ValueError, match="d must be >="):
+    with raises(ValueError, match="d must be >="):
         tl.targets.staircase(jax.random.key(0), 2, degrees=(1, 2, 3))
-    with pytest.raises(ValueError, match="weights"):
+    with raises(ValueError, match="weights"):
         tl.targets.staircase(jax.random.key(0), 5, degrees=(1, 2), weights=(1.0,))
 
 
@@ -368,15 +369,15 @@ def test_loglog_slope_on_exact_power_laws():
 
 
 def test_loglog_slope_errors():
-    with pytest.raises(ValueError, match="equal length"):
+    with raises(ValueError, match="equal length"):
         tl.plotting.loglog_slope([1, 2, 3], [1, 2])
-    with pytest.raises(ValueError, match="equal length"):
+    with raises(ValueError, match="equal length"):
         tl.plotting.loglog_slope([1], [1])
-    with pytest.raises(ValueError, match="positive"):
+    with raises(ValueError, match="positive"):
         tl.plotting.loglog_slope([1, 2, 3], [1, 0, 2])
-    with pytest.raises(ValueError, match="positive"):
+    with raises(ValueError, match="positive"):
         tl.plotting.loglog_slope([-1, 2, 3], [1, 1, 2])
-    with pytest.raises(ValueError, match="positive and finite"):
+    with raises(ValueError, match="positive and finite"):
         tl.plotting.loglog_slope([1, 2, 3], [1, np.inf, 2])
 
 
@@ -465,42 +466,42 @@ def test_cnn_flatten_readout_matches_numpy(x64):
     h = np.tanh(_conv_same_numpy(x, W) / np.sqrt(W[0].size))
     want = h.reshape(4, -1) @ np.asarray(p["a"]) / np.sqrt(90.0)
     np.testing.assert_allclose(net.apply(p, jnp.asarray(x)), want, rtol=1e-11)
-    with pytest.raises(ValueError, match=r"input_dim must be the image shape \(H, W, C\)"):
+    with raises(ValueError, match=r"input_dim must be the image shape \(H, W, C\)"):
         net.init(jax.random.key(0), 2)
-    with pytest.raises(ValueError, match=r"flatten readout needs 48 rows in params\[.a.\], which has 90"):
+    with raises(ValueError, match=r"flatten readout needs 48 rows in params\[.a.\], which has 90"):
         net.apply(p, jnp.ones((1, 4, 4, 2)))
-    with pytest.raises(ValueError, match="readout must be"):
+    with raises(ValueError, match="readout must be"):
         tl.nets.cnn((3,), readout="max")
-    with pytest.raises(ValueError, match="method must be"):
+    with raises(ValueError, match="method must be"):
         tl.nets.conv2d(jnp.ones((1, 3, 3, 1)), jnp.ones((1, 1, 3, 3)), "fft")
-    with pytest.raises(ValueError, match="same C and odd k"):
+    with raises(ValueError, match="same C and odd k"):
         tl.nets.conv2d(jnp.ones((1, 3, 3, 2)), jnp.ones((1, 1, 3, 3)))
 
 
 def test_bad_cnn_and_out_dim_arguments():
-    with pytest.raises(ValueError, match="kernel_size must be odd"):
+    with raises(ValueError, match="kernel_size must be odd"):
         tl.nets.cnn((2,), kernel_size=2)
-    with pytest.raises(TypeError, match="channels"):
+    with raises(TypeError, match="channels"):
         tl.nets.cnn(4)
-    with pytest.raises(ValueError, match="out_dim must be >= 1"):
+    with raises(ValueError, match="out_dim must be >= 1"):
         tl.nets.mlp((4,), out_dim=0)
     net = tl.nets.cnn((2,))
     p = net.init(jax.random.key(0), 3)
-    with pytest.raises(ValueError, match=r"x must be a batch of images with shape \(n, H, W, 3\)"):
+    with raises(ValueError, match=r"x must be a batch of images with shape \(n, H, W, 3\)"):
         net.apply(p, jnp.ones((2, 4, 4, 1)))
-    with pytest.raises(ValueError, match=r"shape \(n, H, W, 3\)"):
+    with raises(ValueError, match=r"shape \(n, H, W, 3\)", checker_names="x"):
         net.apply(p, jnp.ones((4, 4, 3)))
-    with pytest.raises(ValueError, match="x contains"):
+    with raises(ValueError, match="x contains"):
         net.apply(p, jnp.full((1, 4, 4, 3), jnp.nan))
 
 
 def test_apply_names_missing_parameters():
     x = jnp.ones((2, 3))
-    with pytest.raises(ValueError, match=r"params is missing \['a'\].*'W': \(m, d\)"):
+    with raises(ValueError, match=r"params is missing \['a'\].*'W': \(m, d\)"):
         tl.nets.two_layer(4).apply({"W": jnp.ones((4, 3))}, x)
-    with pytest.raises(ValueError, match=r"params is missing \['hidden'\]"):
+    with raises(ValueError, match=r"params is missing \['hidden'\]"):
         tl.nets.mlp((4,)).apply({"W": jnp.ones((4, 3)), "a": jnp.ones(4)}, x)
-    with pytest.raises(ValueError, match=r"params is missing \['conv'\]"):
+    with raises(ValueError, match=r"params is missing \['conv'\]"):
         tl.nets.cnn((4,)).apply({"a": jnp.ones(4)}, jnp.ones((1, 4, 4, 3)))
-    with pytest.raises(TypeError, match="params must be the dict returned by init"):
+    with raises(TypeError, match="params must be the dict returned by init"):
         tl.nets.two_layer(4).apply(jnp.ones((4, 3)), x)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, assert_symmetric_psd, rel_frobenius
+from helpers import assert_close_matrices, assert_symmetric_psd, raises, rel_frobenius
 from jax.flatten_util import ravel_pytree
 
 import taylorlib as tl
@@ -136,7 +136,7 @@ def test_ntk_vp_equals_kernel_times_vector(x64):
     u = np_gaussian(8, 6)
     K11 = tl.ntk.empirical_ntk(net.apply, params, x1)
     assert_close_matrices(tl.ntk.ntk_vp(net.apply, params, x1)(u), K11 @ u, rtol=X64_RTOL)
-    with pytest.raises(ValueError, match="v must have shape"):
+    with raises(ValueError, match="v must have shape"):
         tl.ntk.ntk_vp(net.apply, params, x1, x2)(u)
 
 
@@ -190,74 +190,74 @@ def test_x_must_fit_the_network():
     # empirical_ntk and ntk_vp take inputs of any trailing shape (issue 16): a (d,) array is a batch of d
     # scalars, which the two-layer apply refuses; the message names x1, its shape, and apply's own reason
     net, params, x = setup("relu")
-    with pytest.raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D"):
+    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D", checker_names="x"):
         tl.ntk.empirical_ntk(net.apply, params, x[0])
-    with pytest.raises(ValueError, match=r"x1 and x2 must have the same feature dimension.*\(n2, 4\)"):
+    with raises(ValueError, match=r"x1 and x2 must have the same feature dimension.*\(n2, 4\)"):
         tl.ntk.empirical_ntk(net.apply, params, x, x[None])
-    with pytest.raises(ValueError, match="x1 must be 2-D"):
+    with raises(ValueError, match="x1 must be 2-D"):
         tl.ntk.two_layer_ntk(params, x[0])
-    with pytest.raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D"):
+    with raises(ValueError, match=r"x1 of shape \(4,\).*x must be 2-D", checker_names="x"):
         tl.ntk.ntk_vp(net.apply, params, x[0])
-    with pytest.raises(ValueError, match="x1 must have a leading batch axis"):
+    with raises(ValueError, match="x1 must have a leading batch axis"):
         tl.ntk.empirical_ntk(net.apply, params, x[0, 0])
 
 
 def test_feature_dimension_must_match_params():
     net, params, x = setup("relu")
     bad = jnp.ones((3, D + 1))
-    with pytest.raises(ValueError, match="x1 has feature dimension"):
+    with raises(ValueError, match="x1 has feature dimension"):
         tl.ntk.two_layer_ntk(params, bad)
-    with pytest.raises(ValueError, match="x2 has feature dimension"):
+    with raises(ValueError, match="x2 has feature dimension"):
         tl.ntk.two_layer_ntk(params, x, jnp.ones((3, D + 1)))
     # a generic apply reports its own argument name
     for method in ("jacobian", "ntvp"):
-        with pytest.raises(ValueError, match="x has feature dimension"):
+        with raises(ValueError, match="x has feature dimension"):
             tl.ntk.empirical_ntk(net.apply, params, bad, method=method)
 
 
 def test_x1_x2_dimension_mismatch():
     net, params, x = setup("relu")
-    with pytest.raises(ValueError, match="x1 and x2"):
+    with raises(ValueError, match="x1 and x2"):
         tl.ntk.empirical_ntk(net.apply, params, x, jnp.ones((2, D + 1)))
-    with pytest.raises(ValueError, match="x1 and x2"):
+    with raises(ValueError, match="x1 and x2"):
         tl.ntk.ntk_vp(net.apply, params, x, jnp.ones((2, D + 1)))
 
 
 def test_unknown_method_and_bad_chunk_size():
     net, params, x = setup("relu")
-    with pytest.raises(ValueError, match="method"):
+    with raises(ValueError, match="method"):
         tl.ntk.empirical_ntk(net.apply, params, x, method="vmap")
-    with pytest.raises(ValueError, match="chunk_size"):
+    with raises(ValueError, match="chunk_size"):
         tl.ntk.empirical_ntk(net.apply, params, x, chunk_size=0)
-    with pytest.raises(TypeError, match="chunk_size"):
+    with raises(TypeError, match="chunk_size"):
         tl.ntk.empirical_ntk(net.apply, params, x, chunk_size=2.5)
-    with pytest.raises(TypeError, match="apply"):
+    with raises(TypeError, match="apply"):
         tl.ntk.empirical_ntk(None, params, x)
 
 
 def test_trainable_must_be_a_non_empty_subset():
     net, params, x = setup("relu")
-    with pytest.raises(ValueError, match="trainable"):
+    with raises(ValueError, match="trainable"):
         tl.ntk.two_layer_ntk(params, x, trainable=("b",))
-    with pytest.raises(ValueError, match="trainable"):
+    with raises(ValueError, match="trainable"):
         tl.ntk.two_layer_ntk(params, x, trainable=("W", "b"))
-    with pytest.raises(ValueError, match="trainable"):
+    with raises(ValueError, match="trainable"):
         tl.ntk.two_layer_ntk(params, x, trainable=())
-    with pytest.raises(TypeError, match="trainable"):
+    with raises(TypeError, match="trainable"):
         tl.ntk.two_layer_ntk(params, x, trainable="W")
 
 
 def test_two_layer_ntk_wants_two_layer_params():
     _, params, x = setup("relu")
-    with pytest.raises(TypeError, match="params"):
+    with raises(TypeError, match="params"):
         tl.ntk.two_layer_ntk([params["W"], params["a"]], x)
-    with pytest.raises(TypeError, match="params"):
+    with raises(TypeError, match="params"):
         tl.ntk.two_layer_ntk({"W": params["W"]}, x)
-    with pytest.raises(ValueError, match="params"):
+    with raises(ValueError, match="params"):
         tl.ntk.two_layer_ntk({"W": params["W"], "a": params["a"][:-1]}, x)
 
 
 def test_unknown_activation():
     _, params, x = setup("relu")
-    with pytest.raises(ValueError, match="activation"):
+    with raises(ValueError, match="activation"):
         tl.ntk.two_layer_ntk(params, x, activation="sigmoid")

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, rel_frobenius
+from helpers import assert_close_matrices, raises, rel_frobenius
 
 import taylorlib as tl
 from taylorlib import _coupling
@@ -406,49 +406,49 @@ def test_order_k_ntk_converges_to_the_analytic_kernel(k):
 
 def test_bad_order():
     W = jnp.ones((4, 2))
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    with raises(ValueError, match="k must be >= 1"):
         ok.order_k(jax.random.key(0), W, 0)
-    with pytest.raises(TypeError, match="k must be an int"):
+    with raises(TypeError, match="k must be an int"):
         ok.order_k(jax.random.key(0), W, 2.0)
-    with pytest.raises(TypeError, match="k must be an int"):
+    with raises(TypeError, match="k must be an int"):
         ok.order_k_laws(True)
 
 
 def test_odd_width_is_rejected_when_pairs_are_needed():
-    with pytest.raises(ValueError, match="W has an odd number of rows"):
+    with raises(ValueError, match="W has an odd number of rows"):
         ok.order_k(jax.random.key(0), jnp.ones((5, 2)), 3)
     net, p0, W, x = paired_setup(5, "softplus", symmetric=False)
-    with pytest.raises(ValueError, match=r"params0\['W'\] has an odd number of rows"):
+    with raises(ValueError, match=r"params0\['W'\] has an odd number of rows"):
         ok.coupling_error(p0, W, x, activation="softplus", k=3)
 
 
 def test_unpaired_params_are_rejected():
     net, p0, W, x = paired_setup(6, "softplus", symmetric=False)
-    with pytest.raises(ValueError, match="params0 must be paired"):
+    with raises(ValueError, match="params0 must be paired"):
         ok.coupling_error(p0, W, x, activation="softplus", k=4)
 
 
 def test_relu_has_no_higher_order_coupling():
     net, p0, W, x = paired_setup(6, "relu")
-    with pytest.raises(ValueError, match="activation .*relu.* vanishing derivative of order 2"):
+    with raises(ValueError, match="activation .*relu.* vanishing derivative of order 2"):
         ok.coupling_error(p0, W, x, activation="relu", k=2)
-    with pytest.raises(ValueError, match="activation .*relu.* vanishing derivative of order 3"):
+    with raises(ValueError, match="activation .*relu.* vanishing derivative of order 3"):
         ok.order_k_ntk(p0, x, activation="relu", k=3)
 
 
 def test_shapes_and_draw_arguments():
     net, p0, W, x = paired_setup(6, "softplus")
-    with pytest.raises(ValueError, match="W must have the shape of params0"):
+    with raises(ValueError, match="W must have the shape of params0"):
         ok.coupling_error(p0, W[:4], x, activation="softplus", k=3)
-    with pytest.raises(ValueError, match="x has feature dimension"):
+    with raises(ValueError, match="x has feature dimension"):
         ok.coupling_error(p0, W, x[:, :2], activation="softplus", k=3)
-    with pytest.raises(ValueError, match="key is required"):
+    with raises(ValueError, match="key is required"):
         ok.coupling_error(p0, W, x, activation="softplus", k=3, num_draws=10)
-    with pytest.raises(ValueError, match="num_draws must be >= 0"):
+    with raises(ValueError, match="num_draws must be >= 0"):
         ok.coupling_error(p0, W, x, activation="softplus", k=3, key=jax.random.key(0), num_draws=-1)
-    with pytest.raises(ValueError, match="f\\^\\(k\\) is identically zero"):
+    with raises(ValueError, match="f\\^\\(k\\) is identically zero"):
         ok.coupling_error(p0, jnp.zeros_like(W), x, activation="softplus", k=3)
-    with pytest.raises(ValueError, match="W must be a 2-D movement matrix"):
+    with raises(ValueError, match="W must be a 2-D movement matrix"):
         ok.order_k(jax.random.key(0), jnp.ones(4), 3)
-    with pytest.raises(ValueError, match="params0 must be"):
+    with raises(ValueError, match="params0 must be"):
         ok.coupling_error({"W": p0["W"]}, W, x, activation="softplus", k=3)

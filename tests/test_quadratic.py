@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close_matrices, rel_frobenius
+from helpers import assert_close_matrices, raises, rel_frobenius
 
 import taylorlib as tl
 
@@ -59,7 +59,7 @@ def test_two_layer_terms_eager_and_jitted_are_identical(dtype, request):
         tol = 8 * jnp.finfo(dtype).eps * float(jnp.max(jnp.abs(eager)))
         assert float(jnp.max(jnp.abs(eager - jitted))) <= tol, act
     # validation still runs under jit on shapes (values are not checked on tracers)
-    with pytest.raises(ValueError, match="W \\(the movement\\) must have the shape"):
+    with raises(ValueError, match="W \\(the movement\\) must have the shape"):
         jax.jit(lambda W: tl.quadratic.two_layer_terms(p0, W, x, activation="tanh", order=2))(W[:3])
 
 
@@ -112,21 +112,21 @@ def test_scaling_helpers_roundtrip_and_learning_rate():
 
 def test_bad_input():
     _, p0, W, x = _setup("softplus")
-    with pytest.raises(ValueError, match="relu"):
+    with raises(ValueError, match="relu"):
         tl.quadratic.quad_ntk(p0, x, activation="relu")
-    with pytest.raises(ValueError, match="softplus or smooth_relu2"):
+    with raises(ValueError, match="softplus or smooth_relu2"):
         tl.quadratic.quad_ntk(p0, x, activation="relu")
-    with pytest.raises(ValueError, match="W .the movement."):
+    with raises(ValueError, match="W .the movement."):
         tl.quadratic.two_layer_terms(p0, W[:-1], x, activation="softplus", order=2)
-    with pytest.raises(ValueError, match="x has feature dimension"):
+    with raises(ValueError, match="x has feature dimension"):
         tl.quadratic.two_layer_terms(p0, W, x[:, :-1], activation="softplus", order=2)
-    with pytest.raises(ValueError, match="order"):
+    with raises(ValueError, match="order"):
         tl.quadratic.two_layer_terms(p0, W, x, activation="softplus", order=-1)
-    with pytest.raises(TypeError, match="params0"):
+    with raises(TypeError, match="params0"):
         tl.quadratic.quad_ntk([p0["W"]], x, activation="softplus")
-    with pytest.raises(ValueError, match="x2"):
+    with raises(ValueError, match="x2"):
         tl.quadratic.quad_ntk(p0, x, x[:, :2], activation="softplus")
-    with pytest.raises(ValueError, match="V must be 2-D"):
+    with raises(ValueError, match="V must be 2-D"):
         tl.quadratic.to_movement(jnp.ones(3))
-    with pytest.raises(ValueError, match="base"):
+    with raises(ValueError, match="base"):
         tl.quadratic.learning_rate(10, 2, base=-1.0)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import raises
 
 import taylorlib as tl
 
@@ -130,23 +131,23 @@ def test_sign_flip_and_randomized_apply():
 
 def test_bad_input():
     _, p0, W, x, y = _setup()
-    with pytest.raises(ValueError, match="num_signs"):
+    with raises(ValueError, match="num_signs"):
         tl.randomize.mc_objective(lambda f, p: 0.0, lambda p, x: x, p0, jax.random.key(0), 0)
-    with pytest.raises(ValueError, match="y must have shape"):
+    with raises(ValueError, match="y must have shape"):
         tl.randomize.expected_square_loss(p0, W, x, y[:-1], activation=ACT)
-    with pytest.raises(ValueError, match="W .the movement."):
+    with raises(ValueError, match="W .the movement.", checker_names="x"):
         tl.randomize.expected_square_loss(p0, W.T, x, y, activation=ACT)
-    with pytest.raises(ValueError, match="softplus or smooth_relu2"):
+    with raises(ValueError, match="softplus or smooth_relu2"):
         tl.randomize.expected_square_loss(p0, W, x, y, activation="relu")
-    with pytest.raises(ValueError, match="model"):
+    with raises(ValueError, match="model"):
         tl.randomize.expected_square_loss(p0, W, x, y, activation=ACT, model="exact")
-    with pytest.raises(ValueError, match="leading"):
+    with raises(ValueError, match="leading"):
         tl.randomize.sign_flip(jax.random.key(0), jnp.ones((0, 3)))
-    with pytest.raises(ValueError, match="leaves"):
+    with raises(ValueError, match="leaves"):
         tl.randomize.randomized_apply(lambda p, x: x, p0, leaves=("V",))
-    with pytest.raises(ValueError, match="even"):
+    with raises(ValueError, match="even"):
         tl.nets.two_layer(7, ACT, symmetric=True)
-    with pytest.raises(ValueError, match="m >= 1"):
+    with raises(ValueError, match="m >= 1"):
         tl.randomize.sign_moments(
             {"W": jnp.ones((0, 3)), "a": jnp.ones(0)}, jnp.ones((0, 3)), x, activation=ACT
         )

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import rtol_for
+from helpers import raises, rtol_for
 
 import taylorlib as tl
 
@@ -143,19 +143,19 @@ def test_under_jit_and_vmap():
 
 def test_bad_input():
     W = random_W()
-    with pytest.raises(ValueError, match="W must be 2-D"):
+    with raises(ValueError, match="W must be 2-D"):
         tl.regularizers.norm_2p(jnp.ones(3), 2)
-    with pytest.raises(ValueError, match="W must be 2-D"):
+    with raises(ValueError, match="W must be 2-D"):
         tl.regularizers.bai_lee(jnp.ones((2, 2, 2)), 1.0)
-    with pytest.raises(ValueError, match="p must be >= 1"):
+    with raises(ValueError, match="p must be >= 1"):
         tl.regularizers.norm_2p(W, 0.5)
-    with pytest.raises(TypeError, match="p must be a real number"):
+    with raises(TypeError, match="p must be a real number"):
         tl.regularizers.norm_2p(W, "4")
-    with pytest.raises(ValueError, match="lam must be >= 0"):
+    with raises(ValueError, match="lam must be >= 0"):
         tl.regularizers.bai_lee(W, -1.0)
-    with pytest.raises(ValueError, match="lam must be finite"):
+    with raises(ValueError, match="lam must be finite"):
         tl.regularizers.frobenius2(W, float("nan"))
-    with pytest.raises(ValueError, match="at least one array leaf"):
+    with raises(ValueError, match="at least one array leaf"):
         tl.regularizers.frobenius2({}, 1.0)
-    with pytest.raises(TypeError, match="W must be real"):
+    with raises(TypeError, match="W must be real"):
         tl.regularizers.bai_lee(jnp.ones((2, 2), dtype=jnp.complex64), 1.0)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import raises
 
 import taylorlib as tl
 
@@ -73,23 +74,23 @@ def test_fit_escape_law_on_synthetic_data():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="min_eigenvalue must be negative"):
+    with raises(ValueError, match="min_eigenvalue must be negative"):
         tl.saddle.predicted_slope(0.1, 0.5)
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+    with raises(ValueError, match="learning_rate must be > 0"):
         tl.saddle.predicted_slope(0.0, -1.0)
-    with pytest.raises(ValueError, match="two distinct positive"):
+    with raises(ValueError, match="two distinct positive"):
         tl.saddle.fit_escape_law([1e-3, 1e-3], np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"times must have shape \(k, num_seeds\) with k = 2"):
+    with raises(ValueError, match=r"times must have shape \(k, num_seeds\) with k = 2"):
         tl.saddle.fit_escape_law([1e-3, 1e-4], np.ones(2))
-    with pytest.raises(ValueError, match="non-finite"):
+    with raises(ValueError, match="non-finite"):
         tl.saddle.fit_escape_law([1e-3, 1e-4], np.array([[1.0], [np.nan]]))
-    with pytest.raises(ValueError, match="scale must be > 0"):
+    with raises(ValueError, match="scale must be > 0"):
         tl.saddle.escape_time(
             saddle, jnp.zeros(4), jax.random.key(0), learning_rate=0.1, scale=0.0, steps=5, level=0
         )
-    with pytest.raises(TypeError, match="key must be a PRNG key"):
+    with raises(TypeError, match="key must be a PRNG key"):
         tl.saddle.escape_time(saddle, jnp.zeros(4), 0, learning_rate=0.1, scale=1.0, steps=5, level=0)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with raises(ValueError, match="steps must be >= 1"):
         tl.saddle.escape_time(
             saddle, jnp.zeros(4), jax.random.key(0), learning_rate=0.1, scale=1.0, steps=0, level=0
         )

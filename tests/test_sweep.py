@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import RTOL
+from helpers import RTOL, raises
 
 import taylorlib as tl
 
@@ -112,11 +112,11 @@ def test_cache_round_trip(tmp_path):
 def test_cache_refuses_other_grid_or_seeds(tmp_path):
     path = tmp_path / "sweep.npz"
     tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
-    with pytest.raises(ValueError, match="different grid"):
+    with raises(ValueError, match="different grid"):
         tl.sweep.run(_fn, {"n": [5, 18], "d": [2, 3, 4]}, seeds=_seeds(), cache=path)
-    with pytest.raises(ValueError, match="different seeds"):
+    with raises(ValueError, match="different seeds"):
         tl.sweep.run(_fn, GRID, seeds=_seeds(seed=1), cache=path)
-    with pytest.raises(ValueError, match="different seeds"):
+    with raises(ValueError, match="different seeds"):
         tl.sweep.run(_fn, GRID, seeds=jax.random.split(jax.random.key(7), 4), cache=path)
 
 
@@ -133,7 +133,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
             raise RuntimeError("interrupted")
         return _fn(key, n, d)
 
-    with pytest.raises(RuntimeError, match="interrupted"):
+    with raises(RuntimeError, match="interrupted"):
         tl.sweep.run(flaky, GRID, seeds=seeds, cache=path)
     assert json.loads(path.with_suffix(".json").read_text())["complete"] is False
     with np.load(path) as data:
@@ -190,33 +190,33 @@ def test_sharded_and_unsharded_sweeps_agree():
 
 def test_bad_inputs(tmp_path):
     seeds = _seeds(2)
-    with pytest.raises(TypeError, match="static Python values"):
+    with raises(TypeError, match="static Python values"):
         tl.sweep.run(_fn, {"n": [jnp.int32(5)], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="static Python values"):
+    with raises(TypeError, match="static Python values"):
         tl.sweep.run(_fn, {"n": [True], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="static Python values"):
+    with raises(TypeError, match="static Python values"):
         tl.sweep.run(_fn, {"n": [float("nan")], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="mixes strings and numbers"):
+    with raises(TypeError, match="mixes strings and numbers"):
         tl.sweep.run(_fn, {"n": [5, "5"], "d": [2]}, seeds=seeds)
-    with pytest.raises(ValueError, match="repeated values"):
+    with raises(ValueError, match="repeated values"):
         tl.sweep.run(_fn, {"n": [5, 5], "d": [2]}, seeds=seeds)
-    with pytest.raises(TypeError, match="grid"):
+    with raises(TypeError, match="grid"):
         tl.sweep.run(_fn, [("n", [5])], seeds=seeds)
-    with pytest.raises(TypeError, match="grid"):
+    with raises(TypeError, match="grid"):
         tl.sweep.run(_fn, {"n": 5, "d": [2]}, seeds=seeds)
-    with pytest.raises(ValueError, match="non-empty"):
+    with raises(ValueError, match="non-empty"):
         tl.sweep.run(_fn, {"n": [], "d": [2]}, seeds=seeds)
-    with pytest.raises(ValueError, match="axis names"):
+    with raises(ValueError, match="axis names"):
         tl.sweep.run(_fn, {"key": [1]}, seeds=seeds)
-    with pytest.raises(TypeError, match="seeds"):
+    with raises(TypeError, match="seeds"):
         tl.sweep.run(_fn, GRID, seeds=3)
-    with pytest.raises(TypeError, match="seeds"):
+    with raises(TypeError, match="seeds"):
         tl.sweep.run(_fn, GRID, seeds=jnp.arange(3))
-    with pytest.raises(ValueError, match="cache"):
+    with raises(ValueError, match="cache"):
         tl.sweep.run(_fn, GRID, seeds=seeds, cache=tmp_path / "x.pkl")
-    with pytest.raises(ValueError, match="same shape"):
+    with raises(ValueError, match="same shape"):
         tl.sweep.run(lambda key, n: jax.random.normal(key, (n,)), {"n": [3, 4]}, seeds=seeds)
-    with pytest.raises(TypeError, match="fn"):
+    with raises(TypeError, match="fn"):
         tl.sweep.run(None, GRID, seeds=seeds)
 
 
@@ -228,7 +228,7 @@ def test_load(tmp_path):
     assert {k: v.tolist() for k, v in back.axes.items()} == GRID
     for name in res.values:
         np.testing.assert_array_equal(back.values[name], res.values[name])
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with raises(FileNotFoundError, match="does not exist"):
         tl.sweep.load(tmp_path / "missing.npz")
 
 
@@ -242,7 +242,7 @@ def test_load_refuses_incomplete(tmp_path):
 
     with pytest.raises(RuntimeError):
         tl.sweep.run(fail_on_big, GRID, seeds=_seeds(), cache=path)
-    with pytest.raises(ValueError, match="incomplete"):
+    with raises(ValueError, match="incomplete"):
         tl.sweep.load(path)
 
 
@@ -259,13 +259,13 @@ def test_cache_records_version_and_args_and_refuses_other_args(tmp_path):
     assert meta["args"] == {"steps": 10, "lr": 0.5, "widths": [4, 8]}
     assert tl.sweep.load(path).metadata["args"]["steps"] == 10
     tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args=dict(args))  # same args: loads
-    with pytest.raises(ValueError, match="different script arguments"):
+    with raises(ValueError, match="different script arguments"):
         tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path, args={**args, "steps": 11})
-    with pytest.raises(ValueError, match="different script arguments"):
+    with raises(ValueError, match="different script arguments"):
         tl.sweep.run(_fn, grid, seeds=_seeds(), cache=path)
-    with pytest.raises(TypeError, match="args must be a dict"):
+    with raises(TypeError, match="args must be a dict"):
         tl.sweep.run(_fn, grid, seeds=_seeds(), args=[1, 2])
-    with pytest.raises(TypeError, match="JSON-serializable"):
+    with raises(TypeError, match="JSON-serializable"):
         tl.sweep.run(_fn, grid, seeds=_seeds(), args={"f": object()})
 
 
@@ -346,12 +346,12 @@ def _other(key, n, d):
 def test_cache_refuses_another_function_or_an_edited_one(tmp_path):
     path = tmp_path / "fn.npz"
     tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
-    with pytest.raises(ValueError, match="different function"):
+    with raises(ValueError, match="different function"):
         tl.sweep.run(_other, GRID, seeds=_seeds(), cache=path)
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "fn_source": "0123456789abcdef"}))
-    with pytest.raises(ValueError, match="different function source.*was edited"):
+    with raises(ValueError, match="different function source.*was edited"):
         tl.sweep.run(_fn, GRID, seeds=_seeds(), cache=path)
     # a sidecar written before source hashes existed is accepted on the function's name
     meta.pop("fn_source")

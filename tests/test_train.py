@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import rtol_for, tree_allclose
+from helpers import raises, rtol_for, tree_allclose
 
 import taylorlib as tl
 from taylorlib._train_loop import _batch
@@ -135,24 +135,24 @@ def test_vmap_over_initial_params_and_jit():
 
 def test_guard_names_the_step_and_the_loss():
     # w: 1 -> 0.5 -> 1 - 1/sqrt 2 - ... goes negative at step 2, where sqrt is nan
-    with pytest.raises(tl.train.NonFiniteError, match=r"the loss is nan at step 2 \(of 100\)"):
+    with raises(tl.train.NonFiniteError, match=r"the loss is nan at step 2 \(of 100\)"):
         tl.train.fit(lambda w: jnp.sum(jnp.sqrt(w)), jnp.ones(1), optax.sgd(1.0), 100)
 
 
 def test_guard_names_the_gradient_norm():
     # sqrt|w - 1| is 0 at w = 1 but its derivative is infinite there
     loss = lambda w: jnp.sum(jnp.sqrt(jnp.abs(w - 1.0)))
-    with pytest.raises(tl.train.NonFiniteError, match="gradient norm is inf at step 0"):
+    with raises(tl.train.NonFiniteError, match="gradient norm is inf at step 0"):
         tl.train.fit(loss, jnp.ones(1), optax.sgd(0.1), 10)
     # the error is a ValueError too
-    with pytest.raises(ValueError, match="step 0"):
+    with raises(ValueError, match="step 0"):
         tl.train.fit(loss, jnp.ones(1), optax.sgd(0.1), 10)
 
 
 def test_guard_in_a_late_chunk_and_divergence():
     # GD on w^2 with eta = 1.5 multiplies w by -2 per step: float32 overflows after ~64 steps
     steps = 500
-    with pytest.raises(tl.train.NonFiniteError, match="loss is inf at step") as info:
+    with raises(tl.train.NonFiniteError, match="loss is inf at step") as info:
         tl.train.fit(lambda w: jnp.sum(w**2), jnp.ones(1), optax.sgd(1.5), steps)
     bad = int(str(info.value).split("at step ")[1].split(" ")[0])
     # |w_k| = 2^k and w^2 overflows float32 (max ~ 2^128) at the first k with 2k >= 128; the gradient
@@ -242,31 +242,31 @@ def test_perturbed_gd_escapes_where_gd_stalls():
 def test_bad_input():
     loss = quadratic_loss(jnp.ones(2))
     w = jnp.zeros(2)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with raises(ValueError, match="steps must be >= 1"):
         tl.train.fit(loss, w, optax.sgd(0.1), 0)
-    with pytest.raises(TypeError, match="steps must be an int"):
+    with raises(TypeError, match="steps must be an int"):
         tl.train.fit(loss, w, optax.sgd(0.1), 10.0)
-    with pytest.raises(ValueError, match="log_every must be >= 1"):
+    with raises(ValueError, match="log_every must be >= 1"):
         tl.train.fit(loss, w, optax.sgd(0.1), 10, log_every=0)
-    with pytest.raises(ValueError, match="loss must return a scalar of shape \\(\\), got shape \\(2,\\)"):
+    with raises(ValueError, match="loss must return a scalar of shape \\(\\), got shape \\(2,\\)"):
         tl.train.fit(lambda w: w**2, w, optax.sgd(0.1), 10)
-    with pytest.raises(TypeError, match="loss must return a real floating scalar"):
+    with raises(TypeError, match="loss must return a real floating scalar"):
         tl.train.fit(lambda w: jnp.sum(w > 0), w, optax.sgd(0.1), 10)
-    with pytest.raises(TypeError, match="loss must be callable"):
+    with raises(TypeError, match="loss must be callable"):
         tl.train.fit(3.0, w, optax.sgd(0.1), 10)
-    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
+    with raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
         tl.train.fit(loss, w, 0.1, 10)
-    with pytest.raises(ValueError, match="params contains NaN or inf"):
+    with raises(ValueError, match="params contains NaN or inf"):
         tl.train.fit(loss, jnp.array([0.0, jnp.nan]), optax.sgd(0.1), 10)
-    with pytest.raises(ValueError, match="learning_rate must be >= 0"):
+    with raises(ValueError, match="learning_rate must be >= 0"):
         tl.train.perturbed_gd(-0.1, 1e-3, 1e-3, jax.random.key(0))
-    with pytest.raises(ValueError, match="radius must be >= 0"):
+    with raises(ValueError, match="radius must be >= 0"):
         tl.train.perturbed_gd(0.1, -1e-3, 1e-3, jax.random.key(0))
-    with pytest.raises(ValueError, match="threshold must be >= 0"):
+    with raises(ValueError, match="threshold must be >= 0"):
         tl.train.perturbed_gd(0.1, 1e-3, -1.0, jax.random.key(0))
-    with pytest.raises(ValueError, match="min_interval must be >= 1"):
+    with raises(ValueError, match="min_interval must be >= 1"):
         tl.train.perturbed_gd(0.1, 1e-3, 1e-3, jax.random.key(0), min_interval=0)
-    with pytest.raises(TypeError, match="monitor must be callable"):
+    with raises(TypeError, match="monitor must be callable"):
         tl.train.make_step(loss, optax.sgd(0.1), monitor=3)
 
 
@@ -351,11 +351,11 @@ def test_minibatch_sgd_converges_to_the_least_squares_solution():
 
 def test_minibatch_bad_input():
     x, y = _regression()
-    with pytest.raises(ValueError, match="batch_size must be <= n = 12"):
+    with raises(ValueError, match="batch_size must be <= n = 12"):
         tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y), batch_size=13)
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with raises(ValueError, match="batch_size must be >= 1"):
         tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y), batch_size=0)
-    with pytest.raises(ValueError, match="same leading axis"):
+    with raises(ValueError, match="same leading axis"):
         tl.train.fit(_mse, jnp.zeros(3), optax.sgd(0.1), 5, data=(x, y[:-1]), batch_size=4)
-    with pytest.raises(ValueError, match="batch_size needs data"):
+    with raises(ValueError, match="batch_size needs data"):
         tl.train.fit(lambda w: _mse(w, (x, y)), jnp.zeros(3), optax.sgd(0.1), 5, batch_size=4)

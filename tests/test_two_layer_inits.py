@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import rel_frobenius
+from helpers import raises, rel_frobenius
 
 import taylorlib as tl
 
@@ -79,10 +79,10 @@ def test_the_mean_empirical_ntk_over_draws_is_the_analytic_ntk():
 )
 def test_bad_input(kwargs, err, match):
     args = {"widths": (4,), "input_dim": 3, "num": 1, **kwargs}
-    with pytest.raises(err, match=match):
+    with raises(err, match=match):
         tl.nets.two_layer_inits(jax.random.key(0), **args)
 
 
 def test_key_must_be_a_typed_key():
-    with pytest.raises(TypeError, match="key"):
+    with raises(TypeError, match="key"):
         tl.nets.two_layer_inits(0, (4,), 3)
