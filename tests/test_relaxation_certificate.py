@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import raises
 
 import taylorlib as tl
 from taylorlib import _relaxation_certificate
@@ -187,36 +188,36 @@ def test_certificates_stack_field_wise(planted):
 def test_bad_input(planted):
     inst, W, stat, _ = planted
     certify = lambda *args, **kw: tl.relaxation.certify(*args, **{"lam": LAM, "activation": ACT, **kw})
-    with pytest.raises(TypeError, match="inst must be a PlantedInstance"):
+    with raises(TypeError, match="inst must be a PlantedInstance"):
         tl.relaxation.objective((inst.params0, inst.x, inst.y), LAM, activation=ACT)
-    with pytest.raises(ValueError, match="lam must be >= 0"):
+    with raises(ValueError, match="lam must be >= 0"):
         tl.relaxation.objective(inst, -1.0, activation=ACT)
-    with pytest.raises(ValueError, match="unknown model 'net'"):
+    with raises(ValueError, match="unknown model 'net'"):
         tl.relaxation.objective(inst, LAM, activation=ACT, model="net")
-    with pytest.raises(ValueError, match="unknown activation 'softplsu'"):
+    with raises(ValueError, match="unknown activation 'softplsu'"):
         tl.relaxation.objective(inst, LAM, activation="softplsu")
-    with pytest.raises(ValueError, match="vanishing derivative of order 2"):
+    with raises(ValueError, match="vanishing derivative of order 2"):
         tl.relaxation.objective(inst, LAM, activation="relu")
-    with pytest.raises(TypeError, match="inst must be a PlantedInstance"):
+    with raises(TypeError, match="inst must be a PlantedInstance"):
         certify(inst._asdict(), W, stat)
-    with pytest.raises(ValueError, match=r"W must have shape \(m, d\) = \(16, 3\)"):
+    with raises(ValueError, match=r"W must have shape \(m, d\) = \(16, 3\)"):
         certify(inst, W[:4], stat)
-    with pytest.raises(ValueError, match="W contains NaN or inf"):
+    with raises(ValueError, match="W contains NaN or inf"):
         certify(inst, jnp.full_like(W, jnp.nan), stat)
-    with pytest.raises(TypeError, match="stat must be a tl.landscape.Stationarity"):
+    with raises(TypeError, match="stat must be a tl.landscape.Stationarity"):
         certify(inst, W, (0.0, 0.0))
     batch = tl.landscape.Stationarity(jnp.zeros(2), jnp.zeros(2))
-    with pytest.raises(ValueError, match=r"stat.grad_norm must be a scalar .* shape \(2,\)"):
+    with raises(ValueError, match=r"stat.grad_norm must be a scalar .* shape \(2,\)"):
         certify(inst, W, batch)
-    with pytest.raises(ValueError, match="stat.min_eigenvalue must be finite"):
+    with raises(ValueError, match="stat.min_eigenvalue must be finite"):
         certify(inst, W, tl.landscape.Stationarity(jnp.float32(0.0), jnp.float32(jnp.nan)))
-    with pytest.raises(ValueError, match="stat.grad_norm must be >= 0"):
+    with raises(ValueError, match="stat.grad_norm must be >= 0"):
         certify(inst, W, tl.landscape.Stationarity(jnp.float32(-1.0), jnp.float32(0.0)))
-    with pytest.raises(ValueError, match="lam must be >= 0"):
+    with raises(ValueError, match="lam must be >= 0"):
         certify(inst, W, stat, lam=-1.0)
-    with pytest.raises(ValueError, match=r"rank must be <= 3"):
+    with raises(ValueError, match=r"rank must be <= 3"):
         certify(inst, W, stat, rank=4)
-    with pytest.raises(TypeError, match="identity must be a bool"):
+    with raises(TypeError, match="identity must be a bool"):
         certify(inst, W, stat, identity=1)
-    with pytest.raises(ValueError, match="rank_tol must be > 0"):
+    with raises(ValueError, match="rank_tol must be > 0"):
         certify(inst, W, stat, rank_tol=0.0)
