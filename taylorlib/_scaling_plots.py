@@ -133,7 +133,7 @@ def learning_curves(
             axis) or ``(len(dims), k)``; ``k`` may differ between learners.
         dims: ``(len(dims),)`` input dimensions.
         x_scales: one :class:`XScale` (or tuple ``(unit, label, title, learners, reference)``) per panel;
-            default (``None``): one panel against :math:`n` itself, labelled "training samples $n$".
+            default (``None``): one panel against :math:`n` itself, labelled "training samples :math:`n`".
         thresholds: error thresholds :math:`\tau` marked on every panel.
         linestyles: ``{learner: matplotlib line style}``; its order is the drawing and legend order
             (default: the order of ``curves``, styles ``"-"``, ``"--"``, ``":"``, ``"-."`` in turn).
@@ -264,8 +264,8 @@ def exponent_intervals(
     *,
     level: float = 0.9,
     title: str = "",
-    xlabel: str = r"threshold $\tau$",
-    ylabel: str = r"exponent of $n^\star \propto d^\alpha$",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
     width: float = 7.0,
     height: float = 3.8,
 ):
@@ -284,8 +284,8 @@ def exponent_intervals(
         thresholds: the thresholds :math:`\tau`, one x tick each, in the order given.
         level: two-sided level of the intervals, for the legend (``0.9`` -> "90% interval").
         title: the axes title.
-        xlabel: the x-axis label.
-        ylabel: the y-axis label.
+        xlabel: the x-axis label; default (``None``): "threshold :math:`\tau`".
+        ylabel: the y-axis label; default (``None``): "exponent of :math:`n^\star \propto d^\alpha`".
         width: figure width in inches.
         height: figure height in inches.
 
@@ -344,6 +344,10 @@ def exponent_intervals(
             alpha=0.25,
             label=f"{name}: predicted {lo:.2f}" + (f" to {hi:.2f}" if hi > lo else ""),
         )
+    if xlabel is None:
+        xlabel = r"threshold $\tau$"
+    if ylabel is None:
+        ylabel = r"exponent of $n^\star \propto d^\alpha$"
     ax.set(xticks=range(len(taus)), xticklabels=[str(t) for t in taus], xlabel=xlabel)
     ax.set(ylabel=ylabel, title=title)
     legend_outside(ax, ncol=1)

@@ -49,3 +49,30 @@ def test_public_name_has_docstring_example(module, name):
         assert "Attributes:" in doc or "Args:" in doc, f"taylorlib.{module}.{name} documents no fields"
         return
     assert ">>>" in doc, f"taylorlib.{module}.{name} has no runnable Example"
+
+
+def _prose(doc: str) -> str:
+    """The part of a docstring Sphinx renders as prose: no Example section, no ````literals````, no roles."""
+    doc = re.split(r"\n\s*Examples?:\s*\n", doc)[0]
+    doc = re.sub(r"``.*?``", "", doc, flags=re.S)
+    return re.sub(r":\w+:`.*?`", "", doc, flags=re.S)
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+def test_public_name_shows_no_raw_tex(module, name):
+    """Dollar math is not typeset on the API page (book/api.md renders docstrings as reST): prose uses
+    :math:`...`, and a string default with TeX (an axis label) is ``None`` documented in the docstring,
+    because the signature line shows defaults verbatim."""
+    obj = getattr(getattr(tl, module), name)
+    if not callable(obj):
+        pytest.skip(f"{module}.{name} is a constant")
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    for p in params:
+        assert not (isinstance(p.default, str) and "$" in p.default), (
+            f"taylorlib.{module}.{name}: default of {p.name} shows raw TeX {p.default!r} in the signature"
+        )
+    tex = re.findall(r"\$[^$\n]+\$", _prose(inspect.getdoc(obj) or ""))
+    assert not tex, f"taylorlib.{module}.{name}: raw TeX in the docstring prose: {tex}"
