@@ -65,7 +65,7 @@ TYPECHECK_ARG = $(if $(TYPECHECK),"$(TYPECHECK)",)
 # Exactness tests marked x64 run once, in the x64 pass, with float64 enabled globally. Tests marked browser
 # drive chromium and run in `make browser-check`.
 unit: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not x64 and not browser and not slow" $(TYPECHECK_ARG) --durations=15
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist worksteal -m "not x64 and not browser and not slow" $(TYPECHECK_ARG) --durations=15
 
 typecheck: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m "not x64" "--jaxtyping-packages=taylorlib,$(TYPECHECKER)" taylorlib
@@ -76,7 +76,7 @@ test-slow: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "slow and not x64 and not browser" --durations=15 tests
 
 x64: $(STAMP)
-	$(TEST_ENV) JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) -m x64 --durations=10 tests
+	$(TEST_ENV) JAX_ENABLE_X64=1 $(PY) -m pytest -q -n $(JOBS) --dist worksteal -m x64 --durations=10 tests
 
 nbval: $(STAMP)
 	$(XLA_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadfile -o addopts="-p no:cacheprovider" --nbval \

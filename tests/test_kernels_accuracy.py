@@ -29,10 +29,10 @@ def gauss_hermite_reference(x, activation, k, q=1024):
     out = np.empty_like(c)
     for i in range(len(x)):
         f1 = np.asarray(fn(jnp.asarray(np.sqrt(s[i]) * z))) * w
-        for j in range(len(x)):
+        for j in range(i, len(x)):  # the kernel is symmetric: entry (j, i) is entry (i, j)
             rho = c[i, j] / np.sqrt(s[i] * s[j])
             up = np.sqrt(s[j]) * (rho * z[:, None] + np.sqrt(max(1 - rho * rho, 0.0)) * z[None, :])
-            out[i, j] = f1 @ (np.asarray(fn(jnp.asarray(up))) @ w)
+            out[i, j] = out[j, i] = f1 @ (np.asarray(fn(jnp.asarray(up))) @ w)
     return out
 
 
