@@ -24,7 +24,8 @@ XLA_ENV = $(if $(XLA_CACHE),JAX_COMPILATION_CACHE_DIR=$(XLA_CACHE) JAX_PERSISTEN
 # units of round-off) are unchanged. nbval, the chapters and the benchmarks keep the default level; TEST_XLA_FLAGS=
 # runs the tests at the default level too.
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0
-TEST_ENV = $(XLA_ENV) XLA_FLAGS="$(strip $(XLA_FLAGS) $(TEST_XLA_FLAGS))"
+TEST_FLAGS_ENV = XLA_FLAGS="$(strip $(XLA_FLAGS) $(TEST_XLA_FLAGS))"
+TEST_ENV = $(XLA_ENV) $(TEST_FLAGS_ENV)
 
 BROWSER_STAMP := $(VENV)/.browser-$(HASH)
 OLDEST_VENV := _build/oldest-venv
@@ -134,8 +135,8 @@ oldest-check:
 	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[test,book]"
 	$(OLDEST_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i "^(jax|jaxlib|numpy|optax|jaxtyping|tqdm) "
-	$(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m "not x64 and not browser" tests
-	JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m x64 tests
+	$(TEST_FLAGS_ENV) $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) --dist worksteal -m "not x64 and not browser" tests
+	$(TEST_FLAGS_ENV) JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) --dist worksteal -m x64 tests
 
 $(BROWSER_STAMP): $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[browser]"
