@@ -212,8 +212,12 @@ def time_group(
         number[label] = max(1, min(10_000, math.ceil(cfg.min_time / max(once, 1e-7))))
         # A slow function's calibration call already is a full round: keep it (saves one slow call).
         rounds[label] = [once] if number[label] == 1 else []
-    for _ in range(cfg.repeats):
-        for label, fn in fns.items():
+    labels = list(fns)
+    for r in range(cfg.repeats):
+        # Every other round runs the functions in reverse order: a function timed right after a heavy
+        # one (cold caches, an idle thread pool waking up) is not always the same function.
+        for label in labels if r % 2 == 0 else labels[::-1]:
+            fn = fns[label]
             if len(rounds[label]) >= cfg.repeats:
                 continue
             k = number[label]
