@@ -135,8 +135,8 @@ oldest-check:
 	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[test,book]"
 	$(OLDEST_VENV)/bin/python -m pip list 2>/dev/null | grep -E -i "^(jax|jaxlib|numpy|optax|jaxtyping|tqdm) "
-	$(TEST_FLAGS_ENV) $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) --dist worksteal -m "not x64 and not browser" tests
-	$(TEST_FLAGS_ENV) JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) --dist worksteal -m x64 tests
+	$(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m "not x64 and not browser" tests
+	JAX_ENABLE_X64=1 $(OLDEST_VENV)/bin/python -m pytest -q -n $(JOBS) -m x64 tests
 
 $(BROWSER_STAMP): $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[browser]"
