@@ -24,8 +24,7 @@ XLA_ENV = $(if $(XLA_CACHE),JAX_COMPILATION_CACHE_DIR=$(XLA_CACHE) JAX_PERSISTEN
 # units of round-off) are unchanged. nbval, the chapters and the benchmarks keep the default level; TEST_XLA_FLAGS=
 # runs the tests at the default level too.
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0
-TEST_FLAGS_ENV = XLA_FLAGS="$(strip $(XLA_FLAGS) $(TEST_XLA_FLAGS))"
-TEST_ENV = $(XLA_ENV) $(TEST_FLAGS_ENV)
+TEST_ENV = $(XLA_ENV) XLA_FLAGS="$(strip $(XLA_FLAGS) $(TEST_XLA_FLAGS))"
 
 BROWSER_STAMP := $(VENV)/.browser-$(HASH)
 OLDEST_VENV := _build/oldest-venv
