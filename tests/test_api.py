@@ -14,6 +14,7 @@ import taylorlib as tl
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = [m for m in tl.__all__ if m != "__version__"]
 PUBLIC = [(m, name) for m in MODULES for name in getattr(tl, m).__all__]
+PUBLIC_IDS = [f"{m}.{n}" for m, n in PUBLIC]
 #: Type aliases (not functions or classes) documented by a ``#:`` comment instead of a docstring.
 ALIASES = {("typing", "Params")}
 
@@ -34,7 +35,7 @@ def test_every_module_declares_all_and_a_docstring():
             assert hasattr(mod, name), f"taylorlib.{m}.__all__ names missing attribute {name}"
 
 
-@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=PUBLIC_IDS)
 def test_public_name_has_docstring_example(module, name):
     if (module, name) in ALIASES:
         return
@@ -58,7 +59,7 @@ def _prose(doc: str) -> str:
     return re.sub(r":\w+:`.*?`", "", doc, flags=re.S)
 
 
-@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=PUBLIC_IDS)
 def test_public_name_shows_no_raw_tex(module, name):
     """Dollar math is not typeset on the API page (book/api.md renders docstrings as reST): prose uses
     :math:`...`, and a string default with TeX (an axis label) is ``None`` documented in the docstring,
